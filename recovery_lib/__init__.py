@@ -1,0 +1,1 @@
+"""recovery_lib: replicated, verified checkpoints for ML pipelines (filled in by issue 3)."""
