@@ -1,0 +1,240 @@
+"""dr-platform: replicated checkpoint storage, DNS failover and standby compute in two regions.
+
+This file only reads and validates config, wires the components and exports. Everything
+else lives in one module per concept (see README: Architecture).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+from pulumi.runtime import config as runtime_config
+
+from infra.checkpoint_bucket import CheckpointBucket, CheckpointBucketArgs
+from infra.config import NAMESPACE, PlatformConfig, parse_config
+from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry
+from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
+from infra.job_role import JobRole, JobRoleArgs
+from infra.monitoring import ROUTE53_METRICS_REGION, Alerts, AlertsArgs
+from infra.regional_compute import LoadBalancing, RegionalCompute, RegionalComputeArgs
+from infra.replication import BucketReplication, BucketReplicationArgs
+
+
+def read_raw_config() -> dict[str, Any]:
+    """Every ``dr-platform:*`` value the engine passed (so typos are caught, not ignored)."""
+    merged: dict[str, Any] = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    prefix = f"{NAMESPACE}:"
+    raw = {key[len(prefix):]: value for key, value in merged.items() if key.startswith(prefix)}
+    # Pulumi's flattened form of object values ("dr-platform:dns.ttl") never reaches us;
+    # objects arrive as JSON strings, which parse_config decodes.
+    return raw
+
+
+def provider(name: str, region: str, role: str, config: PlatformConfig) -> aws.Provider:
+    return aws.Provider(
+        name,
+        region=region,
+        default_tags={"tags": {"project": config.project, "stack": config.stack, "dr-role": role}},
+    )
+
+
+def network(config: PlatformConfig, role: str, prov: aws.Provider) -> tuple[pulumi.Output[str], pulumi.Output[list]]:
+    """The configured VPC and subnets, or the region's default VPC and its subnets."""
+    configured = config.networks.get(role)
+    if configured is not None:
+        return pulumi.Output.from_input(configured.vpc_id), pulumi.Output.from_input(list(configured.subnet_ids))
+    opts = pulumi.InvokeOutputOptions(provider=prov)
+    vpc = aws.ec2.get_vpc_output(default=True, opts=opts)
+    subnets = aws.ec2.get_subnets_output(
+        filters=[{"name": "vpc-id", "values": [vpc.id]}, {"name": "default-for-az", "values": ["true"]}], opts=opts
+    )
+    return vpc.id, subnets.ids
+
+
+def main() -> None:
+    aws_config = pulumi.Config("aws")
+    config = parse_config(
+        read_raw_config(),
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        primary_region=aws_config.get("region"),
+    )
+
+    primary_provider = provider("primary", config.primary_region, "primary", config)
+    secondary_provider = provider("secondary", config.secondary_region, "secondary", config)
+    on_primary = pulumi.ResourceOptions(provider=primary_provider)
+    on_secondary = pulumi.ResourceOptions(provider=secondary_provider)
+
+    identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=primary_provider))
+    partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(provider=primary_provider))
+
+    # -- storage ---------------------------------------------------------------------------
+    buckets: dict[str, CheckpointBucket] = {}
+    for role, opts in (("primary", on_primary), ("secondary", on_secondary)):
+        buckets[role] = CheckpointBucket(
+            f"{role}-checkpoints",
+            CheckpointBucketArgs(
+                role=role,
+                kms=config.kms,
+                noncurrent_version_days=config.noncurrent_version_days,
+                protect=config.protect_data,
+                account_id=identity.account_id,
+                partition=partition.partition,
+            ),
+            opts=opts,
+        )
+
+    replication: Optional[BucketReplication] = None
+    if config.replication:
+        replication = BucketReplication(
+            "replication",
+            BucketReplicationArgs(
+                primary=buckets["primary"],
+                secondary=buckets["secondary"],
+                primary_region=config.primary_region,
+                secondary_region=config.secondary_region,
+                prefix=config.checkpoint_prefix,
+                rtc=config.replication_time_control,
+                two_way=config.failback,
+                secondary_provider=secondary_provider,
+            ),
+            opts=on_primary,
+        )
+
+    job_role = JobRole(
+        "jobs",
+        JobRoleArgs(
+            bucket_arns=[b.bucket_arn for b in buckets.values()],
+            key_arns=[b.key.arn for b in buckets.values() if b.key is not None],
+            prefix=config.checkpoint_prefix,
+        ),
+        opts=on_primary,
+    )
+
+    # -- compute ---------------------------------------------------------------------------
+    compute: dict[str, RegionalCompute] = {}
+    capacities = {"primary": config.primary_capacity, "secondary": config.standby_capacity}
+    for role, prov, opts in (
+        ("primary", primary_provider, on_primary),
+        ("secondary", secondary_provider, on_secondary),
+    ):
+        vpc_id, subnet_ids = network(config, role, prov)
+        lb = None
+        if config.dns is not None:
+            lb = LoadBalancing(
+                protocol=config.dns.protocol,
+                port=config.dns.port,
+                health_path=config.dns.path,
+                certificate_arn=(config.dns.certificate_arns or {}).get(role),
+            )
+        compute[role] = RegionalCompute(
+            f"{role}-compute",
+            RegionalComputeArgs(
+                role=role,
+                vpc_id=vpc_id,
+                subnet_ids=subnet_ids,
+                instance_type=config.instance_type,
+                ami_parameter=config.ami_parameter,
+                app_port=config.app_port,
+                instance_profile_arn=job_role.instance_profile.arn,
+                desired_capacity=capacities[role],
+                max_capacity=config.max_capacity,
+                load_balancing=lb,
+            ),
+            opts=opts,
+        )
+
+    # -- DNS failover ----------------------------------------------------------------------
+    dns: Optional[FailoverDns] = None
+    zone_id: Optional[pulumi.Output[str]] = None
+    if config.dns is not None:
+        if config.dns.zone_id is not None:
+            zone_id = pulumi.Output.from_input(config.dns.zone_id)
+        else:
+            zone_id = aws.route53.get_zone_output(
+                name=config.dns.zone_name, private_zone=False,
+                opts=pulumi.InvokeOutputOptions(provider=primary_provider),
+            ).zone_id
+        dns = FailoverDns(
+            "failover",
+            FailoverDnsArgs(
+                dns=config.dns,
+                zone_id=zone_id,
+                primary=Endpoint(compute["primary"].lb_dns_name, compute["primary"].lb_zone_id),
+                secondary=Endpoint(compute["secondary"].lb_dns_name, compute["secondary"].lb_zone_id),
+            ),
+            opts=on_primary,
+        )
+
+    # -- alerts ----------------------------------------------------------------------------
+    route53_provider = None
+    if dns is not None and config.primary_region != ROUTE53_METRICS_REGION:
+        route53_provider = provider("route53-metrics", ROUTE53_METRICS_REGION, "primary", config)
+    replication_metrics = replication is not None and config.replication_time_control
+    alerts = Alerts(
+        "alerts",
+        AlertsArgs(
+            primary_region=config.primary_region,
+            alert_email=config.alert_email,
+            source_bucket=buckets["primary"].bucket_name if replication_metrics else None,
+            destination_bucket=buckets["secondary"].bucket_name if replication_metrics else None,
+            rule_id="checkpoints-to-secondary" if replication_metrics else None,
+            latency_threshold_seconds=config.replication_latency_alarm_seconds,
+            health_check_id=dns.health_check_id if dns is not None else None,
+            route53_metrics_provider=route53_provider,
+        ),
+        opts=on_primary,
+    )
+
+    # -- outputs ---------------------------------------------------------------------------
+    def descriptor(values: list) -> dict:
+        (p_bucket, p_key, p_asg, s_bucket, s_key, s_asg, role_arn, topic_arn, zone, health_check) = values
+        return build_descriptor(
+            config,
+            primary=region_entry(name=config.primary_region, bucket=p_bucket, kms_key_arn=p_key, asg_name=p_asg),
+            secondary=region_entry(name=config.secondary_region, bucket=s_bucket, kms_key_arn=s_key, asg_name=s_asg),
+            replication_role_arn=role_arn,
+            alerts_topic_arn=topic_arn,
+            zone_id=zone,
+            health_check_id=health_check,
+        )
+
+    platform = pulumi.Output.all(
+        buckets["primary"].bucket_name,
+        buckets["primary"].key_arn,
+        compute["primary"].asg_name,
+        buckets["secondary"].bucket_name,
+        buckets["secondary"].key_arn,
+        compute["secondary"].asg_name,
+        replication.role_arn if replication is not None else None,
+        alerts.topic_arn,
+        zone_id,
+        dns.health_check_id if dns is not None else None,
+    ).apply(descriptor)
+
+    pulumi.export("platform", platform)
+    for role in ("primary", "secondary"):
+        pulumi.export(f"{role}BucketName", buckets[role].bucket_name)
+        pulumi.export(f"{role}BucketArn", buckets[role].bucket_arn)
+        pulumi.export(f"{role}AsgName", compute[role].asg_name)
+        if buckets[role].key is not None:
+            pulumi.export(f"{role}KmsKeyArn", buckets[role].key_arn)
+        if compute[role].load_balancer is not None:
+            pulumi.export(f"{role}LoadBalancerDnsName", compute[role].lb_dns_name)
+    if replication is not None:
+        pulumi.export("replicationRoleArn", replication.role_arn)
+    pulumi.export("jobRoleArn", job_role.role_arn)
+    pulumi.export("jobInstanceProfileName", job_role.instance_profile.name)
+    pulumi.export("alertsTopicArn", alerts.topic_arn)
+    if dns is not None:
+        pulumi.export("primaryHealthCheckId", dns.health_check_id)
+        pulumi.export("primaryRecordFqdn", dns.primary_record.fqdn)
+        pulumi.export("secondaryRecordFqdn", dns.secondary_record.fqdn)
+        pulumi.export("estimatedFailoverSeconds", estimated_failover_seconds(config))
+
+
+main()

@@ -1,0 +1,229 @@
+"""IAM, bucket and key policy documents as plain dicts.
+
+Pure functions of ARNs and names, so they are unit-tested without Pulumi; components
+``json.dumps`` them inside ``Output.all(...).apply(...)``. No statement here allows a bare
+``*`` or ``service:*`` action, and every Allow is scoped to named resources.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+Policy = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+# What a job needs on the checkpoint prefix: read, write, list, and cleaning up its own
+# failed multipart uploads. Deliberately no DeleteObject: recovery_lib deletes logically
+# (tombstones), so a job cannot destroy history.
+JOB_OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+JOB_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
+JOB_KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+
+# AWS's documented replication-role permissions (S3 User Guide, "Setting up permissions").
+REPLICATION_SOURCE_BUCKET_ACTIONS = ("s3:GetReplicationConfiguration", "s3:ListBucket")
+REPLICATION_SOURCE_OBJECT_ACTIONS = (
+    "s3:GetObjectVersionForReplication",
+    "s3:GetObjectVersionAcl",
+    "s3:GetObjectVersionTagging",
+)
+REPLICATION_DESTINATION_OBJECT_ACTIONS = ("s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags")
+
+# A key's administrators: everything but using the key, spelled out rather than kms:*.
+KEY_ADMIN_ACTIONS = (
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+)
+KEY_USE_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+)
+
+
+def assume_role_policy(service: str) -> Policy:
+    """A trust policy naming exactly one AWS service principal."""
+    if not service.endswith(".amazonaws.com") or "*" in service:
+        raise ValueError(f"trust must name one service principal such as s3.amazonaws.com, got {service!r}")
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> Policy:
+    """Deny every request to the bucket and its objects that does not use TLS."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def _prefix_objects(bucket_arn: str, prefix: str) -> str:
+    return f"{bucket_arn}/{prefix}*"
+
+
+def replication_role_policy(
+    *,
+    source_bucket_arn: str,
+    destination_bucket_arn: str,
+    prefix: str,
+    source_key_arn: Optional[str] = None,
+    destination_key_arn: Optional[str] = None,
+    source_region: Optional[str] = None,
+    destination_region: Optional[str] = None,
+    two_way: bool = False,
+) -> Policy:
+    """Least-privilege permissions for S3 to replicate ``prefix`` from source to destination.
+
+    With ``two_way`` the same role also serves the reverse rule (failback), so each bucket is
+    both a source and a destination. With KMS keys: decrypt with the source key, encrypt with
+    the replica key (and the reverse when two-way), limited to S3 in the key's region and to
+    objects of the bucket (``kms:EncryptionContext:aws:s3:arn``).
+    """
+    if (source_key_arn is None) != (destination_key_arn is None):
+        raise ValueError("replication with KMS needs both the source and the replica key ARN")
+    directions = [(source_bucket_arn, destination_bucket_arn, source_key_arn, destination_key_arn,
+                   source_region, destination_region)]
+    if two_way:
+        directions.append((destination_bucket_arn, source_bucket_arn, destination_key_arn, source_key_arn,
+                           destination_region, source_region))
+
+    sources = [d[0] for d in directions]
+    destinations = [d[1] for d in directions]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadReplicationConfiguration",
+            "Effect": "Allow",
+            "Action": list(REPLICATION_SOURCE_BUCKET_ACTIONS),
+            "Resource": sources,
+        },
+        {
+            "Sid": "ReadSourceVersions",
+            "Effect": "Allow",
+            "Action": list(REPLICATION_SOURCE_OBJECT_ACTIONS),
+            "Resource": [_prefix_objects(arn, prefix) for arn in sources],
+        },
+        {
+            "Sid": "WriteReplicas",
+            "Effect": "Allow",
+            "Action": list(REPLICATION_DESTINATION_OBJECT_ACTIONS),
+            "Resource": [_prefix_objects(arn, prefix) for arn in destinations],
+        },
+    ]
+    if source_key_arn is not None:
+        for index, (src, dst, src_key, dst_key, src_region, dst_region) in enumerate(directions):
+            suffix = "" if index == 0 else "Reverse"
+            statements.append(_kms_statement(f"DecryptSource{suffix}", ["kms:Decrypt"], src_key, src, prefix, src_region))
+            statements.append(
+                _kms_statement(f"EncryptReplica{suffix}", ["kms:Encrypt", "kms:GenerateDataKey"], dst_key, dst, prefix, dst_region)
+            )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def _kms_statement(
+    sid: str, actions: Sequence[str], key_arn: Optional[str], bucket_arn: str, prefix: str, region: Optional[str]
+) -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [f"{bucket_arn}/{prefix}*", bucket_arn]}
+    }
+    if region:
+        condition["StringEquals"] = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": key_arn, "Condition": condition}
+
+
+def job_role_policy(*, bucket_arns: Sequence[str], prefix: str, key_arns: Sequence[str] = ()) -> Policy:
+    """Read, write and list the checkpoint prefix in every given bucket, and use the keys."""
+    if not bucket_arns:
+        raise ValueError("a job role needs at least one bucket")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ListCheckpointPrefix",
+            "Effect": "Allow",
+            "Action": list(JOB_BUCKET_ACTIONS),
+            "Resource": list(bucket_arns),
+            "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+        },
+        {
+            "Sid": "ReadWriteCheckpoints",
+            "Effect": "Allow",
+            "Action": list(JOB_OBJECT_ACTIONS),
+            "Resource": [_prefix_objects(arn, prefix) for arn in bucket_arns],
+        },
+    ]
+    if key_arns:
+        statements.append(
+            {"Sid": "UseCheckpointKeys", "Effect": "Allow", "Action": list(JOB_KMS_ACTIONS), "Resource": list(key_arns)}
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def kms_key_policy(*, account_id: str, partition: str = "aws") -> Policy:
+    """A key policy in which the account administers and uses the key through IAM.
+
+    Like AWS's default key policy, the account root delegates to IAM policies (so the
+    replication and job roles get their KMS rights from their own least-privilege
+    policies), but with the administrative and usage actions spelled out, not ``kms:*``.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "AccountAdministersKeyThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": list(KEY_ADMIN_ACTIONS) + list(KEY_USE_ACTIONS),
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def allowed_actions(policy: Policy) -> list[str]:
+    """Every action an Allow statement grants (used by tests and the policy pack)."""
+    actions: list[str] = []
+    for statement in policy.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        value = statement.get("Action", [])
+        actions.extend([value] if isinstance(value, str) else value)
+    return actions

@@ -1,0 +1,402 @@
+"""The real program (infra/__main__.py) under Pulumi mocks, with each stack file's config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.mockrun import ProgramRun, Registration
+from infra.policies import allowed_actions
+from recovery_lib.errors import ConfigError
+
+from .conftest import policy_of
+from .fake_aws import FakeAws
+
+BUCKET = "aws:s3/bucket:Bucket"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+ASG = "aws:autoscaling/group:Group"
+RECORD = "aws:route53/record:Record"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def region_of(run: ProgramRun, r: Registration) -> str:
+    provider = run.by_urn(r.provider_urn)
+    return provider.inputs["region"]
+
+
+def bucket_resource(run: ProgramRun, role: str, suffix: str, type_: str) -> Registration:
+    return run.one(type_, f"{role}-checkpoints-{suffix}")
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_two_explicit_providers_with_default_tags(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    providers = {p.name: p for p in run.of_type("pulumi:providers:aws")}
+    assert set(providers) >= {"primary", "secondary"}
+    assert providers["primary"].inputs["region"] == "us-east-1"
+    assert providers["secondary"].inputs["region"] == "us-west-2"
+    for role in ("primary", "secondary"):
+        tags = json.loads(providers[role].inputs["defaultTags"])["tags"]
+        assert tags == {"project": "dr-platform", "stack": stack, "dr-role": role}
+    # No resource falls back to the default provider (whose region would be implicit).
+    for r in run.resources():
+        assert r.provider_urn, f"{r.type} {r.name} uses the default provider"
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_each_region_gets_a_complete_bucket_on_its_own_provider(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    expected_region = {"primary": "us-east-1", "secondary": "us-west-2"}
+    for role, region in expected_region.items():
+        bucket = bucket_resource(run, role, "bucket", BUCKET)
+        assert region_of(run, bucket) == region
+        versioning = bucket_resource(run, role, "versioning", VERSIONING)
+        assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
+        assert region_of(run, versioning) == region
+        pab = bucket_resource(run, role, "public-access", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
+            assert pab.inputs[flag] is True, f"{role} public access block {flag}"
+        ownership = bucket_resource(run, role, "ownership", "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+        assert ownership.inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+        policy = policy_of(bucket_resource(run, role, "tls-only", "aws:s3/bucketPolicy:BucketPolicy"))
+        (statement,) = policy["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert statement["Resource"] == [bucket.state["arn"], bucket.state["arn"] + "/*"]
+        lifecycle = bucket_resource(run, role, "lifecycle", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+        rules = {rule["id"]: rule for rule in lifecycle.inputs["rules"]}
+        days = run.config["dr-platform:noncurrentVersionDays"]
+        assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"] == {"noncurrentDays": days}
+        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+        assert versioning.urn in lifecycle.dependencies
+
+
+def test_dev_uses_sse_s3_and_relaxed_protection(dev):
+    assert dev.of_type("aws:kms/key:Key") == []
+    for role in ("primary", "secondary"):
+        sse = bucket_resource(dev, role, "encryption", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        assert sse.inputs["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+        bucket = bucket_resource(dev, role, "bucket", BUCKET)
+        assert bucket.protect is False and bucket.inputs["forceDestroy"] is True
+
+
+def test_dr_uses_a_rotating_kms_key_per_region_and_protects_data(dr):
+    keys = {k.name: k for k in dr.of_type("aws:kms/key:Key")}
+    assert set(keys) == {"primary-checkpoints-key", "secondary-checkpoints-key"}
+    for role, region in (("primary", "us-east-1"), ("secondary", "us-west-2")):
+        key = keys[f"{role}-checkpoints-key"]
+        assert region_of(dr, key) == region
+        assert key.inputs["enableKeyRotation"] is True
+        assert key.protect is True
+        key_policy = policy_of(key)
+        assert all(a not in ("*", "kms:*") for a in allowed_actions(key_policy))
+        sse = bucket_resource(dr, role, "encryption", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+        (rule,) = sse.inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.state["arn"]}
+        assert rule["bucketKeyEnabled"] is True
+        bucket = bucket_resource(dr, role, "bucket", BUCKET)
+        assert bucket.protect is True and bucket.retain_on_delete is True
+        assert bucket.inputs["forceDestroy"] is False
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_replication_waits_for_versioning_on_both_buckets(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    forward = run.one(REPLICATION, "replication-forward")
+    for role in ("primary", "secondary"):
+        assert bucket_resource(run, role, "versioning", VERSIONING).urn in forward.dependencies, role
+    assert run.one(ROLE_POLICY, "replication-role-policy").urn in forward.dependencies
+    assert region_of(run, forward) == "us-east-1"
+    assert forward.inputs["bucket"] == bucket_resource(run, "primary", "bucket", BUCKET).state["bucket"]
+    (rule,) = forward.inputs["rules"]
+    assert rule["filter"] == {"prefix": "checkpoints/"}
+    assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
+    assert rule["destination"]["bucket"] == bucket_resource(run, "secondary", "bucket", BUCKET).state["arn"]
+    assert forward.inputs["role"] == run.one("aws:iam/role:Role", "replication-role").state["arn"]
+
+
+def test_dev_replication_is_one_way_without_rtc(dev):
+    (rule,) = dev.one(REPLICATION, "replication-forward").inputs["rules"]
+    assert "replicationTime" not in rule["destination"]
+    assert "metrics" not in rule["destination"]
+    assert "sourceSelectionCriteria" not in rule
+    assert [r.name for r in dev.of_type(REPLICATION)] == ["replication-forward"]
+
+
+def test_dr_replication_has_kms_rtc_metrics_and_a_reverse_rule(dr):
+    secondary_key = dr.one("aws:kms/key:Key", "secondary-checkpoints-key").state["arn"]
+    primary_key = dr.one("aws:kms/key:Key", "primary-checkpoints-key").state["arn"]
+    (forward,) = dr.one(REPLICATION, "replication-forward").inputs["rules"]
+    assert forward["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": secondary_key}
+    assert forward["sourceSelectionCriteria"]["sseKmsEncryptedObjects"] == {"status": "Enabled"}
+    assert forward["destination"]["replicationTime"] == {"status": "Enabled", "time": {"minutes": 15}}
+    assert forward["destination"]["metrics"] == {"status": "Enabled", "eventThreshold": {"minutes": 15}}
+
+    reverse = dr.one(REPLICATION, "replication-reverse")
+    assert region_of(dr, reverse) == "us-west-2"
+    assert reverse.inputs["bucket"] == bucket_resource(dr, "secondary", "bucket", BUCKET).state["bucket"]
+    (rule,) = reverse.inputs["rules"]
+    assert rule["destination"]["bucket"] == bucket_resource(dr, "primary", "bucket", BUCKET).state["arn"]
+    assert rule["destination"]["encryptionConfiguration"] == {"replicaKmsKeyId": primary_key}
+    assert rule["sourceSelectionCriteria"]["replicaModifications"] == {"status": "Enabled"}
+    for role in ("primary", "secondary"):
+        assert bucket_resource(dr, role, "versioning", VERSIONING).urn in reverse.dependencies
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_replication_role_is_least_privilege(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    role = run.one("aws:iam/role:Role", "replication-role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "s3.amazonaws.com"}]
+    policy = policy_of(run.one(ROLE_POLICY, "replication-role-policy"))
+    actions = allowed_actions(policy)
+    assert all("*" not in a for a in actions if a.startswith("s3:")), actions
+    assert "*" not in actions and "s3:*" not in actions
+    buckets = {bucket_resource(run, r, "bucket", BUCKET).state["arn"] for r in ("primary", "secondary")}
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            assert resource != "*"
+            if resource.startswith("arn:aws:s3"):
+                assert any(resource == b or resource == f"{b}/checkpoints/*" for b in buckets), resource
+    kms = [s for s in policy["Statement"] if any(a.startswith("kms:") for a in s["Action"])]
+    if stack == "dev":
+        assert kms == []
+    else:
+        keys = {k.name: k.state["arn"] for k in run.of_type("aws:kms/key:Key")}
+        grants = {(s["Resource"], tuple(s["Action"])) for s in kms}
+        assert (keys["primary-checkpoints-key"], ("kms:Decrypt",)) in grants
+        assert (keys["secondary-checkpoints-key"], ("kms:Encrypt", "kms:GenerateDataKey")) in grants
+        # two-way: the reverse direction decrypts with the secondary key, encrypts with the primary's
+        assert (keys["secondary-checkpoints-key"], ("kms:Decrypt",)) in grants
+        assert (keys["primary-checkpoints-key"], ("kms:Encrypt", "kms:GenerateDataKey")) in grants
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_job_role_reads_and_writes_the_checkpoint_prefix_only(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    trust = json.loads(run.one("aws:iam/role:Role", "jobs-role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    policy = policy_of(run.one(ROLE_POLICY, "jobs-checkpoints"))
+    actions = set(allowed_actions(policy))
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket"} <= actions
+    assert "s3:DeleteObject" not in actions and "*" not in actions
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    buckets = [bucket_resource(run, r, "bucket", BUCKET).state["arn"] for r in ("primary", "secondary")]
+    assert by_sid["ReadWriteCheckpoints"]["Resource"] == [f"{b}/checkpoints/*" for b in buckets]
+    assert by_sid["ListCheckpointPrefix"]["Condition"]["StringLike"]["s3:prefix"] == ["checkpoints/", "checkpoints/*"]
+    assert ("UseCheckpointKeys" in by_sid) == (stack == "dr")
+    profile = run.one("aws:iam/instanceProfile:InstanceProfile", "jobs-profile")
+    assert profile.inputs["role"] == run.one("aws:iam/role:Role", "jobs-role").state["name"]
+
+
+@pytest.mark.parametrize(
+    "stack,primary,standby", [("dev", 1, 0), ("dr", 2, 1)]
+)
+def test_capacity_follows_the_strategy(stack, primary, standby, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    groups = {g.name: g for g in run.of_type(ASG)}
+    p, s = groups["primary-compute-asg"], groups["secondary-compute-asg"]
+    assert region_of(run, p) == "us-east-1" and region_of(run, s) == "us-west-2"
+    assert p.inputs["desiredCapacity"] == primary
+    assert s.inputs["desiredCapacity"] == standby
+    # the standby can always grow to the primary's size
+    assert s.inputs["maxSize"] == p.inputs["desiredCapacity"]
+    assert s.inputs["minSize"] == (0 if standby == 0 else 1)
+    assert "desiredCapacity" in s.ignore_changes
+    for role in ("primary", "secondary"):
+        template = run.one("aws:ec2/launchTemplate:LaunchTemplate", f"{role}-compute-template")
+        assert template.inputs["imageId"] == f"resolve:ssm:{run.config['dr-platform:amiParameter']}"
+        assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+        assert template.inputs["iamInstanceProfile"]["arn"] == run.one(
+            "aws:iam/instanceProfile:InstanceProfile", "jobs-profile").state["arn"]
+        assert groups[f"{role}-compute-asg"].inputs["launchTemplate"]["id"] == template.id
+
+
+def test_dev_has_no_dns_and_no_alarms(dev):
+    assert dev.of_type(HEALTH_CHECK) == [] and dev.of_type(RECORD) == []
+    assert dev.of_type("aws:lb/loadBalancer:LoadBalancer") == []
+    assert dev.of_type(ALARM) == []
+    assert "estimatedFailoverSeconds" not in dev.outputs
+    assert dev.outputs["platform"]["dns"] is None
+
+
+def test_dr_failover_records_and_health_check(dr):
+    albs = {lb.name: lb for lb in dr.of_type("aws:lb/loadBalancer:LoadBalancer")}
+    primary_alb, secondary_alb = albs["primary-compute-alb"], albs["secondary-compute-alb"]
+    (check,) = dr.of_type(HEALTH_CHECK)
+    assert check.inputs["fqdn"] == primary_alb.state["dns_name"]
+    assert check.inputs["type"] == "HTTP" and check.inputs["resourcePath"] == "/healthz"
+    assert check.inputs["requestInterval"] == 10 and check.inputs["failureThreshold"] == 3
+    records = {r.name: r for r in dr.of_type(RECORD)}
+    p, s = records["failover-primary"], records["failover-secondary"]
+    assert p.inputs["failoverRoutingPolicies"] == [{"type": "PRIMARY"}]
+    assert s.inputs["failoverRoutingPolicies"] == [{"type": "SECONDARY"}]
+    assert p.inputs["healthCheckId"] == check.id and "healthCheckId" not in s.inputs
+    assert p.inputs["setIdentifier"] != s.inputs["setIdentifier"]
+    for record, alb in ((p, primary_alb), (s, secondary_alb)):
+        assert record.inputs["type"] == "CNAME" and record.inputs["ttl"] == 30
+        assert record.inputs["records"] == [alb.state["dns_name"]]
+        assert record.inputs["name"] == "ml-api.example.com"
+        assert record.inputs["zoneId"] == "Z0123456789EXAMPLE"
+    assert dr.outputs["estimatedFailoverSeconds"] == 10 * 3 + 30 <= 60
+    for role in ("primary", "secondary"):
+        asg = dr.one(ASG, f"{role}-compute-asg")
+        assert asg.inputs["targetGroupArns"] == [dr.one("aws:lb/targetGroup:TargetGroup", f"{role}-compute-tg").state["arn"]]
+        assert asg.inputs["healthCheckType"] == "ELB"
+
+
+def test_dr_alarms_watch_replication_and_the_primary(dr):
+    alarms = {a.name: a for a in dr.of_type(ALARM)}
+    assert set(alarms) == {"alerts-replication-latency", "alerts-replication-failed", "alerts-primary-unhealthy"}
+    topic = dr.one("aws:sns/topic:Topic", "alerts-topic").state["arn"]
+    latency = alarms["alerts-replication-latency"]
+    assert latency.inputs["metricName"] == "ReplicationLatency" and latency.inputs["threshold"] == 900
+    assert latency.inputs["dimensions"]["RuleId"] == "checkpoints-to-secondary"
+    assert alarms["alerts-replication-failed"].inputs["metricName"] == "OperationsFailedReplication"
+    health = alarms["alerts-primary-unhealthy"]
+    assert health.inputs["dimensions"] == {"HealthCheckId": dr.one(HEALTH_CHECK, "failover-primary-health").id}
+    assert region_of(dr, health) == "us-east-1"
+    for alarm in alarms.values():
+        assert alarm.inputs["alarmActions"] == [topic]
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_platform_descriptor_matches_the_contract(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    platform = run.outputs["platform"]
+    assert platform["version"] == 1 and platform["project"] == "dr-platform" and platform["stack"] == stack
+    assert platform["strategy"] == run.config["dr-platform:strategy"]
+    assert platform["checkpoint_prefix"] == "checkpoints/"
+    for role, region in (("primary", "us-east-1"), ("secondary", "us-west-2")):
+        entry = platform["regions"][role]
+        assert set(entry) == {"name", "bucket", "kms_key_arn", "asg_name", "endpoint_url"}
+        assert entry["name"] == region
+        assert entry["bucket"] == run.outputs[f"{role}BucketName"]
+        assert entry["asg_name"] == run.outputs[f"{role}AsgName"]
+        assert entry["endpoint_url"] is None
+        assert entry["kms_key_arn"] == run.outputs.get(f"{role}KmsKeyArn")
+        assert (entry["kms_key_arn"] is None) == (stack == "dev")
+    assert platform["replication"]["role_arn"] == run.outputs["replicationRoleArn"]
+    assert platform["replication"]["rtc"] is (stack == "dr")
+    assert platform["replication"]["two_way"] is (stack == "dr")
+    assert platform["alerts_topic_arn"] == run.outputs["alertsTopicArn"]
+    targets = {"dev": (14400, 3600), "dr": (300, 900)}[stack]
+    assert (platform["targets"]["rto_seconds"], platform["targets"]["rpo_seconds"]) == targets
+    if stack == "dr":
+        dns = platform["dns"]
+        assert dns == {
+            "zone_id": "Z0123456789EXAMPLE",
+            "record_name": "ml-api.example.com",
+            "ttl": 30,
+            "alias": False,
+            "primary_health_check_id": run.outputs["primaryHealthCheckId"],
+            "request_interval": 10,
+            "failure_threshold": 3,
+            "estimated_failover_seconds": 60,
+        }
+    # JSON all the way down: this is what `pulumi stack output platform --json` hands to jobs.
+    assert json.loads(json.dumps(platform)) == platform
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_no_deprecated_resources_or_arguments(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    assert [w for w in run.warnings if "deprecated" in w.lower()] == []
+    deprecated_types = [r.type for r in run.registrations if r.type.split(":")[-1].endswith("V2")]
+    assert deprecated_types == []
+
+
+def test_alias_records_use_the_load_balancer_ttl(run_stack):
+    dns = {"zoneName": "example.com", "recordName": "ml-api.example.com", "requestInterval": 10,
+           "failureThreshold": 3, "alias": True}
+    run = run_stack("dr", {"dr-platform:dns": dns})
+    for record in run.of_type(RECORD):
+        assert record.inputs["type"] == "A" and "ttl" not in record.inputs
+        (alias,) = record.inputs["aliases"]
+        assert alias["evaluateTargetHealth"] is True
+        role = record.name.split("-")[-1]
+        alb = run.one("aws:lb/loadBalancer:LoadBalancer", f"{role}-compute-alb")
+        assert alias["name"] == alb.state["dns_name"] and alias["zoneId"] == alb.state["zone_id"]
+    assert run.outputs["estimatedFailoverSeconds"] == 10 * 3 + 60
+    assert run.outputs["platform"]["dns"]["ttl"] == 60
+
+
+def test_https_health_checks_terminate_tls_on_the_load_balancer(run_stack):
+    certs = {r: f"arn:aws:acm:{reg}:123456789012:certificate/abcd-{r}" for r, reg in
+             (("primary", "us-east-1"), ("secondary", "us-west-2"))}
+    dns = {"zoneId": "Z0ABCDEF12345", "recordName": "api.example.org", "protocol": "HTTPS", "ttl": 20,
+           "certificateArns": certs}
+    run = run_stack("dr", {"dr-platform:dns": dns})
+    (check,) = run.of_type(HEALTH_CHECK)
+    assert check.inputs["type"] == "HTTPS" and check.inputs["port"] == 443
+    for role in ("primary", "secondary"):
+        listener = run.one("aws:lb/listener:Listener", f"{role}-compute-listener")
+        assert listener.inputs["protocol"] == "HTTPS" and listener.inputs["certificateArn"] == certs[role]
+        assert listener.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13")
+    assert {r.inputs["zoneId"] for r in run.of_type(RECORD)} == {"Z0ABCDEF12345"}
+
+
+def test_configured_networking_skips_the_default_vpc_lookup(run_stack):
+    networking = {
+        "primary": {"vpcId": "vpc-0aaaaaaaaaaaaaaaa", "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]},
+        "secondary": {"vpcId": "vpc-0bbbbbbbbbbbbbbbb", "subnetIds": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]},
+    }
+    mocks = FakeAws()
+    from infra.mockrun import run_program
+
+    run = run_program("dev", mocks, config_overrides={"dr-platform:networking": networking})
+    assert [c.token for c in mocks.calls if c.token.startswith("aws:ec2/")] == []
+    for role in ("primary", "secondary"):
+        assert run.one(ASG, f"{role}-compute-asg").inputs["vpcZoneIdentifiers"] == networking[role]["subnetIds"]
+        sg = run.one("aws:ec2/securityGroup:SecurityGroup", f"{role}-compute-instances")
+        assert sg.inputs["vpcId"] == networking[role]["vpcId"]
+
+
+def test_health_alarm_moves_to_us_east_1_when_the_primary_is_elsewhere(run_stack):
+    run = run_stack("dr", {"aws:region": "eu-west-1", "dr-platform:secondaryRegion": "eu-central-1"})
+    health = run.one(ALARM, "alerts-primary-unhealthy")
+    assert region_of(run, health) == "us-east-1"
+    topic = run.one("aws:sns/topic:Topic", "alerts-topic-us-east-1")
+    assert region_of(run, topic) == "us-east-1"
+    assert health.inputs["alarmActions"] == [topic.state["arn"]]
+    assert region_of(run, run.one(ALARM, "alerts-replication-latency")) == "eu-west-1"
+
+
+def test_replication_can_be_switched_off_for_throwaway_stacks(run_stack):
+    run = run_stack("dev", {"dr-platform:replication": False})
+    assert run.of_type(REPLICATION) == []
+    assert run.outputs["platform"]["replication"] == {"enabled": False, "role_arn": None, "rtc": False, "two_way": False}
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"dr-platform:strategy": "hot"}, "dr-platform:strategy"),
+        ({"dr-platform:secondaryRegion": "us-east-1"}, "must differ"),
+        ({"dr-platform:replication": False}, "replicationTimeControl"),
+        ({"dr-platform:dnsTypo": "x"}, "unknown config key"),
+    ],
+)
+def test_bad_config_stops_before_any_resource(overrides, message):
+    from infra.mockrun import run_program
+
+    mocks = CountingAws()
+    with pytest.raises(ConfigError, match=message):
+        run_program("dr", mocks, config_overrides=overrides)
+    assert mocks.created == []
+
+
+class CountingAws(FakeAws):
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[str] = []
+
+    def new_resource(self, args):
+        self.created.append(args.typ)
+        return super().new_resource(args)
