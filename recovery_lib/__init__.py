@@ -1,1 +1,53 @@
-"""recovery_lib: replicated, verified checkpoints for ML pipelines (filled in by issue 3)."""
+"""recovery_lib: replicated, verified checkpoints for ML pipelines.
+
+    from recovery_lib import CheckpointStore
+
+    store = CheckpointStore.from_platform("platform.json")   # or .local(dir), .memory()
+    checkpoint = store.save("runs/42/state", {"epoch": 3})
+    state = store.load("runs/42/state")
+
+See :class:`CheckpointStore` for the operations and :mod:`recovery_lib.errors` for the
+exception hierarchy.
+"""
+import logging
+
+from .checkpoint import BlobRef, Checkpoint
+from .compat import CheckpointManager, DisasterRecovery
+from .config import S3Options
+from .errors import (
+    CheckpointNotFound,
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    InvalidData,
+    InvalidName,
+    RecoveryError,
+    RegionUnavailable,
+)
+from .pipeline import Pipeline
+from .platform import Platform, load_platform
+from .replication import ReplicationStatus
+from .store import CheckpointStore
+
+__all__ = [
+    "CheckpointStore",
+    "Checkpoint",
+    "Pipeline",
+    "DisasterRecovery",
+    "CheckpointManager",
+    "RecoveryError",
+    "CheckpointNotFound",
+    "IntegrityError",
+    "RegionUnavailable",
+    "InvalidName",
+    "InvalidData",
+    "ConfigError",
+    "ConflictError",
+    "BlobRef",
+    "ReplicationStatus",
+    "S3Options",
+    "Platform",
+    "load_platform",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

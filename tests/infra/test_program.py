@@ -295,6 +295,9 @@ def test_platform_descriptor_matches_the_contract(stack, request):
             "record_name": "ml-api.example.com",
             "ttl": 30,
             "alias": False,
+            "protocol": "HTTP",
+            "port": 80,
+            "path": "/healthz",
             "primary_health_check_id": run.outputs["primaryHealthCheckId"],
             "request_interval": 10,
             "failure_threshold": 3,
@@ -400,3 +403,17 @@ class CountingAws(FakeAws):
     def new_resource(self, args):
         self.created.append(args.typ)
         return super().new_resource(args)
+
+
+@pytest.mark.parametrize("stack,overrides", [("dev", None), ("dr", None), ("dev", {"dr-platform:replication": False})])
+def test_recovery_lib_reads_the_descriptor_the_program_exports(run_stack, stack, overrides):
+    """The contract: what `pulumi stack output platform --json` gives jobs, recovery_lib parses."""
+    from recovery_lib.platform import load_platform
+
+    run = run_stack(stack, overrides)
+    platform = load_platform(json.loads(json.dumps(run.outputs["platform"])))
+    assert platform.primary.bucket == run.outputs["primaryBucketName"]
+    assert platform.secondary.name == "us-west-2"
+    assert platform.replication.enabled is (overrides is None)
+    assert (platform.dns is None) == (stack == "dev")
+    assert platform.extra["capacity"]["primary"] == run.outputs["platform"]["capacity"]["primary"]

@@ -1,0 +1,64 @@
+"""The seam between the store's logic and storage I/O.
+
+The store (commit protocol, verification, versions, failover) talks to storage only
+through these primitives; keys are full keys (the store applies its prefix). A backend
+raises :class:`~recovery_lib.CheckpointNotFound` for a missing key,
+:class:`~recovery_lib.ConflictError` when ``put_if_absent`` finds the key present and
+:class:`~recovery_lib.RegionUnavailable` when its region cannot be reached; anything it
+cannot classify propagates unchanged.
+"""
+from __future__ import annotations
+
+import abc
+from typing import BinaryIO, Callable, Iterator
+
+__all__ = ["Backend", "Progress"]
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes moved since the last call."""
+
+
+class Backend(abc.ABC):
+    """A flat key/value blob store."""
+
+    #: Where this backend's data lives: "primary", "secondary", "local" or "memory".
+    region: str
+    #: Whether many small calls may run concurrently to save latency (remote stores).
+    concurrent_reads: bool = False
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes:
+        """The whole object. CheckpointNotFound if absent."""
+
+    @abc.abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Create or replace ``key`` atomically (readers see old or new, never partial)."""
+
+    @abc.abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Create ``key`` atomically; ConflictError if it already exists."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> int | None:
+        """The object's size, or None if absent."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` for every key starting with ``prefix``, in no particular order."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (no error if absent). The store only uses it for bad blobs."""
+
+    @abc.abstractmethod
+    def upload(self, key: str, source: BinaryIO, size: int, *,
+               progress: Progress | None = None) -> None:
+        """Stream ``size`` bytes read from ``source`` into ``key`` (replacing it) with
+        bounded memory. ``source`` is read once front to back except for rewinds
+        (seek back) on retries."""
+
+    @abc.abstractmethod
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+        """Stream the object into ``sink`` with bounded memory. If ``sink`` is seekable,
+        writes may arrive out of order (each preceded by a seek); otherwise in order.
+        CheckpointNotFound if absent."""

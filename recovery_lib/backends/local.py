@@ -1,0 +1,192 @@
+"""A local-directory backend: one file per key, crash-safe writes.
+
+Every write goes to a temporary file in the destination directory, is fsynced, then
+moved into place (``os.replace`` to create-or-replace, ``os.link`` to create only if
+absent) and the directory is fsynced. A crash at any point leaves either the old state or
+the new one, plus at most an orphaned ``*.partial`` file that listings ignore.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import stat
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from ..errors import CheckpointNotFound, ConfigError, ConflictError, InvalidName
+from .base import Backend, Progress
+
+__all__ = ["LocalBackend"]
+
+_PARTIAL = ".partial"
+_CHUNK = 1024 * 1024
+_NAME_MAX = 255
+
+
+class LocalBackend(Backend):
+    def __init__(self, root: str | os.PathLike[str], *, region: str = "local") -> None:
+        self.region = region
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise ConfigError(f"local store path {str(self.root)!r} is not a directory") from exc
+
+    def __repr__(self) -> str:
+        return f"LocalBackend({str(self.root)!r})"
+
+    # -- helpers ----------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        for part in parts:
+            if part in ("", ".", "..") or "\\" in part or "\0" in part:
+                raise InvalidName(f"key {key!r} cannot be stored as a local path")
+            if len(os.fsencode(part)) > _NAME_MAX:
+                raise InvalidName(
+                    f"key {key!r} has a path segment of {len(os.fsencode(part))} bytes; local "
+                    f"file systems allow at most {_NAME_MAX} bytes per segment"
+                )
+        if parts[-1].endswith(_PARTIAL):
+            raise InvalidName(f"key {key!r} ends with {_PARTIAL!r}, reserved for temporary files")
+        return self.root.joinpath(*parts)
+
+    def _make_parent(self, path: Path) -> None:
+        missing = []
+        parent = path.parent
+        while not parent.is_dir():
+            missing.append(parent)
+            parent = parent.parent
+        if not missing:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for created in reversed(missing):  # make each new directory entry durable
+            _fsync_dir(created.parent)
+
+    def _write_temp(self, path: Path, chunks: Iterator[bytes]) -> Path:
+        self._make_parent(path)
+        temp = path.parent / f".{secrets.token_hex(8)}{_PARTIAL}"
+        try:
+            with open(temp, "xb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp
+
+    def _replace(self, path: Path, chunks: Iterator[bytes]) -> None:
+        temp = self._write_temp(path, chunks)
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+
+    # -- Backend ----------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise CheckpointNotFound(f"no file for key {key!r} under {self.root}") from None
+
+    def put(self, key: str, data: bytes) -> None:
+        self._replace(self._path(key), iter([data]))
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        temp = self._write_temp(path, iter([data]))
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            raise ConflictError(f"key {key!r} already exists under {self.root}") from None
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise ConfigError(
+                    f"local store at {self.root} needs hard links for atomic create-if-absent, "
+                    f"which this file system refuses ({exc})"
+                ) from exc
+            raise
+        finally:
+            temp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    def head(self, key: str) -> int | None:
+        try:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st.st_size if not _is_dir(st) else None
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        head, _, partial = prefix.rpartition("/")
+        base = self.root.joinpath(*head.split("/")) if head else self.root
+        yield from self._scan(base, f"{head}/" if head else "", partial)
+
+    def _scan(self, directory: Path, rel: str, startswith: str = "") -> Iterator[tuple[str, int]]:
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            if not entry.name.startswith(startswith) or entry.name.endswith(_PARTIAL):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._scan(Path(entry.path), f"{rel}{entry.name}/")
+            elif entry.is_file(follow_symlinks=False):
+                try:
+                    yield f"{rel}{entry.name}", entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_dir(path.parent)
+
+    def upload(self, key: str, source: BinaryIO, size: int, *,
+               progress: Progress | None = None) -> None:
+        def chunks() -> Iterator[bytes]:
+            remaining = size
+            while remaining > 0:
+                chunk = source.read(min(_CHUNK, remaining))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                if progress:
+                    progress(len(chunk))
+                yield chunk
+
+        self._replace(self._path(key), chunks())
+
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+        try:
+            fh = open(self._path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise CheckpointNotFound(f"no file for key {key!r} under {self.root}") from None
+        with fh:
+            if progress is None:
+                shutil.copyfileobj(fh, sink, _CHUNK)
+                return
+            while chunk := fh.read(_CHUNK):
+                sink.write(chunk)
+                progress(len(chunk))
+
+
+def _is_dir(st: os.stat_result) -> bool:
+    return stat.S_ISDIR(st.st_mode)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,75 @@
+"""An in-process backend: a dict behind a lock (tests, throwaway pipelines)."""
+from __future__ import annotations
+
+import threading
+from typing import BinaryIO, Iterator
+
+from ..errors import CheckpointNotFound, ConflictError
+from .base import Backend, Progress
+
+__all__ = ["MemoryBackend"]
+
+_CHUNK = 1024 * 1024
+
+
+class MemoryBackend(Backend):
+    def __init__(self, *, region: str = "memory") -> None:
+        self.region = region
+        self._objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend(region={self.region!r}, objects={len(self._objects)})"
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            try:
+                return self._objects[key]
+            except KeyError:
+                raise CheckpointNotFound(f"no object {key!r} in {self.region} memory") from None
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._objects[key] = bytes(data)
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        with self._lock:
+            if key in self._objects:
+                raise ConflictError(f"object {key!r} already exists in {self.region} memory")
+            self._objects[key] = bytes(data)
+
+    def head(self, key: str) -> int | None:
+        with self._lock:
+            data = self._objects.get(key)
+        return None if data is None else len(data)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        with self._lock:
+            found = [(k, len(v)) for k, v in self._objects.items() if k.startswith(prefix)]
+        return iter(found)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._objects.pop(key, None)
+
+    def upload(self, key: str, source: BinaryIO, size: int, *,
+               progress: Progress | None = None) -> None:
+        parts = []
+        remaining = size
+        while remaining > 0:
+            chunk = source.read(min(_CHUNK, remaining))
+            if not chunk:
+                break
+            parts.append(chunk)
+            remaining -= len(chunk)
+            if progress:
+                progress(len(chunk))
+        self.put(key, b"".join(parts))
+
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+        data = memoryview(self.get(key))
+        for start in range(0, len(data), _CHUNK):
+            chunk = data[start:start + _CHUNK]
+            sink.write(chunk)
+            if progress:
+                progress(len(chunk))

@@ -1,0 +1,216 @@
+"""The S3 backend against moto (in process): requests made, error translation, set-up checks."""
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from recovery_lib import (
+    CheckpointNotFound,
+    CheckpointStore,
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+    RegionUnavailable,
+    S3Options,
+)
+from recovery_lib.backends.s3 import S3Backend
+from tests.recovery_lib.moto_helpers import PRIMARY_REGION, S3Pair, create_bucket, descriptor, unique
+
+
+@pytest.fixture
+def api_calls(monkeypatch) -> collections.Counter:
+    """Every AWS API call made by any botocore client, by operation name."""
+    from botocore.client import BaseClient
+
+    calls: collections.Counter = collections.Counter()
+    original = BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        calls[operation_name] += 1
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counting)
+    return calls
+
+
+def test_small_save_is_one_put_and_load_by_version_one_get(s3_pair: S3Pair, api_calls):
+    store = s3_pair.store
+    store.save("warm", 0)  # clients created, nothing cached that matters
+    api_calls.clear()
+    checkpoint = store.save("bench/item", {"step": 1, "loss": 0.25})
+    assert dict(api_calls) == {"PutObject": 1}
+    api_calls.clear()
+    assert store.load("bench/item", version=checkpoint.version) == {"step": 1, "loss": 0.25}
+    assert dict(api_calls) == {"GetObject": 1}
+    api_calls.clear()
+    assert store.exists("bench/item") and dict(api_calls) == {"ListObjectsV2": 1}
+    api_calls.clear()
+    assert len(store.list()) == 2 and dict(api_calls) == {"ListObjectsV2": 1}
+
+
+def test_manifest_commit_is_a_conditional_create(s3_pair: S3Pair):
+    backend = s3_pair.store.backend("primary")
+    backend.put_if_absent("checkpoints/k", b"first")
+    with pytest.raises(ConflictError, match="already exists"):
+        backend.put_if_absent("checkpoints/k", b"second")
+    assert backend.get("checkpoints/k") == b"first"
+    assert backend.head("checkpoints/k") == 5 and backend.head("checkpoints/none") is None
+    with pytest.raises(CheckpointNotFound):
+        backend.get("checkpoints/none")
+
+
+def test_missing_and_unversioned_buckets_are_config_errors(aws_mock):
+    store = CheckpointStore.from_platform(descriptor(unique("nob"), unique("nob2")), session=aws_mock)
+    with pytest.raises(ConfigError, match="does not exist"):
+        store.save("x", 1)
+    with pytest.raises(ConfigError):
+        store.check()
+    client = aws_mock.client("s3", region_name=PRIMARY_REGION)
+    plain = unique("plain")
+    create_bucket(client, plain, PRIMARY_REGION, versioned=False)
+    with pytest.raises(ConfigError, match="versioning never enabled"):
+        S3Backend(plain, region_name=PRIMARY_REGION, session=aws_mock).check()
+
+
+def test_check_passes_on_a_versioned_pair(s3_pair: S3Pair):
+    s3_pair.store.check()
+    assert s3_pair.store.regions == ("primary", "secondary")
+
+
+def test_kms_key_from_the_descriptor_is_used_for_writes(aws_mock):
+    pair = S3Pair(aws_mock)
+    key_arn = aws_mock.client("kms", region_name=PRIMARY_REGION).create_key()["KeyMetadata"]["Arn"]
+    data = pair.descriptor
+    data["regions"]["primary"]["kms_key_arn"] = key_arn
+    store = CheckpointStore.from_platform(data, session=aws_mock)
+    checkpoint = store.save("secret", b"x" * 300_000)
+    for key in (f"checkpoints/manifests/secret@{checkpoint.version}.json",
+                f"checkpoints/blobs/sha256/{checkpoint.sha256}"):
+        head = pair.primary_client.head_object(Bucket=pair.primary_bucket, Key=key)
+        assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn
+    assert store.load("secret") == b"x" * 300_000
+
+
+def test_from_url_s3_is_a_single_region_store_under_the_prefix(aws_mock):
+    client = aws_mock.client("s3", region_name=PRIMARY_REGION)
+    bucket = unique("url")
+    create_bucket(client, bucket, PRIMARY_REGION)
+    store = CheckpointStore.from_url(f"s3://{bucket}/team/a", session=aws_mock)
+    assert store.prefix == "team/a/" and store.regions == ("primary",)
+    store.save("m", [1])
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("team/a/manifests/m@")
+    assert CheckpointStore.from_url(f"s3://{bucket}/team/a/", session=aws_mock).load("m") == [1]
+
+
+@pytest.mark.parametrize("url,message", [
+    ("ftp://x", "unsupported store URL"),
+    ("s3:///prefix", "no bucket"),
+    ("s3://b/a//b", "empty segment"),
+    ("file://", "no path"),
+    ("gs://bucket", "unsupported"),
+])
+def test_bad_store_urls(url, message):
+    with pytest.raises(ConfigError, match=message):
+        CheckpointStore.from_url(url)
+
+
+def test_memory_and_file_urls(tmp_path):
+    assert CheckpointStore.from_url("memory://") is not CheckpointStore.from_url("memory://")
+    shared = CheckpointStore.from_url("memory://shared-test")
+    shared.save("a", 1)
+    assert CheckpointStore.from_url("memory://shared-test").load("a") == 1
+    local = CheckpointStore.from_url(f"file://{tmp_path}/store")
+    local.save("a", 2)
+    assert CheckpointStore.local(tmp_path / "store").load("a") == 2
+
+
+# -- error translation ----------------------------------------------------------------------
+
+def _client_error(code: str, status: int) -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject")
+
+
+@pytest.mark.parametrize("raised,expected", [
+    (_client_error("NoSuchKey", 404), CheckpointNotFound),
+    (_client_error("404", 404), CheckpointNotFound),
+    (_client_error("PreconditionFailed", 412), ConflictError),
+    (_client_error("ConditionalRequestConflict", 409), ConflictError),
+    (_client_error("NoSuchBucket", 404), ConfigError),
+    (_client_error("AccessDenied", 403), ConfigError),
+    (_client_error("InternalError", 500), RegionUnavailable),
+    (_client_error("503", 503), RegionUnavailable),
+    (_client_error("SlowDown", 503), RegionUnavailable),
+    (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), RegionUnavailable),
+    (botocore.exceptions.ConnectTimeoutError(endpoint_url="http://x"), RegionUnavailable),
+    (botocore.exceptions.ReadTimeoutError(endpoint_url="http://x"), RegionUnavailable),
+    (botocore.exceptions.ConnectionClosedError(endpoint_url="http://x"), RegionUnavailable),
+    (botocore.exceptions.ResponseStreamingError(error="reset"), RegionUnavailable),
+    (botocore.exceptions.NoCredentialsError(), ConfigError),
+    (botocore.exceptions.FlexibleChecksumError(error_msg="crc mismatch"), IntegrityError),
+])
+def test_botocore_errors_are_translated_at_the_boundary(raised, expected):
+    backend = S3Backend("bucket-x", client_factory=lambda **kw: _Raising(raised))
+    with pytest.raises(expected) as info:
+        backend.get("k")
+    assert info.value.__cause__ is raised
+    assert "bucket-x" in str(info.value) or expected is ConfigError
+
+
+@pytest.mark.parametrize("raised", [
+    _client_error("InvalidArgument", 400),
+    botocore.exceptions.ParamValidationError(report="bad"),
+    RuntimeError("a bug"),
+])
+def test_unclassified_errors_propagate_unchanged(raised):
+    backend = S3Backend("bucket-x", client_factory=lambda **kw: _Raising(raised))
+    with pytest.raises(type(raised)) as info:
+        backend.get("k")
+    assert info.value is raised
+
+
+class _Raising:
+    """A fake S3 client whose every call raises the given error."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            raise self.error
+        return call
+
+
+def test_clients_are_created_lazily_with_bounded_timeouts():
+    made: list[dict[str, Any]] = []
+
+    def factory(**kwargs: Any) -> Any:
+        made.append(kwargs)
+        return _Raising(_client_error("NoSuchKey", 404))
+
+    options = S3Options(metadata_timeout=0.8, read_timeout=7)
+    backend = S3Backend("bucket-x", region_name="eu-west-1", endpoint_url="http://127.0.0.1:9",
+                        options=options, client_factory=factory)
+    assert made == []
+    assert backend.head("k") is None
+    with pytest.raises(CheckpointNotFound):
+        backend.get("k")
+    assert len(made) == 1
+    assert made[0]["region_name"] == "eu-west-1" and made[0]["endpoint_url"] == "http://127.0.0.1:9"
+    assert made[0]["config"].read_timeout == 0.8 and made[0]["config"].connect_timeout == 1.0
+    with pytest.raises(CheckpointNotFound):
+        backend.put("k", b"x")  # content goes through the transfer client
+    assert len(made) == 2 and made[1]["config"].read_timeout == 7
+
+
+def test_importing_recovery_lib_imports_no_boto3():
+    code = ("import sys, recovery_lib; s = recovery_lib.CheckpointStore.memory(); s.save('a', 1); "
+            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
