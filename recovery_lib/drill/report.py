@@ -1,0 +1,211 @@
+"""Render a drill journal as Markdown, a self-contained HTML page and JUnit XML.
+
+All renderers are pure functions of the journal dict; ``write_reports`` puts the files in
+the report directory. The HTML page has no external assets: the timeline is inline SVG
+(phases as bars against the RTO budget), readable offline and in CI artefacts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+from xml.etree import ElementTree as ET
+
+PHASE_COLOURS = {"detection": "#e4572e", "dns": "#f3a712", "compute": "#29335c", "data": "#669bbc"}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _fmt(seconds: Optional[float]) -> str:
+    return "—" if seconds is None else f"{seconds:.1f} s"
+
+
+def render_markdown(journal: dict[str, Any]) -> str:
+    m = journal.get("measurements") or {}
+    verdict = (m.get("verdict") or "fail").upper()
+    unit = m.get("time_unit", "seconds")
+    lines = [
+        f"# Drill report: {journal['experiment'].get('title', 'drill')}",
+        "",
+        f"**Verdict: {verdict}** · status `{journal['status']}` · deviated `{journal['deviated']}`",
+        "",
+        f"- platform: `{journal.get('platform', {}).get('project')}` / `{journal.get('platform', {}).get('stack')}`"
+        f" via the `{journal.get('adapter')}` adapter",
+        f"- started {journal['start']}, ended {journal.get('end')}, {journal.get('duration', 0):.1f} s wall time",
+        f"- times in {unit} (time scale {m.get('time_scale', 1)})",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| RTO | {_fmt(m.get('rto_seconds'))} | {m.get('targets', {}).get('rto_seconds')} s |",
+        f"| RPO | {_fmt(m.get('rpo_seconds'))} | {m.get('targets', {}).get('rpo_seconds')} s |",
+        f"| canary checkpoints lost | {(m.get('canary') or {}).get('lost', '—')} | |",
+        "",
+        "| phase | measured | budget | within budget |",
+        "|---|---|---|---|",
+    ]
+    for phase, data in (m.get("phases") or {}).items():
+        within = data.get("within_budget")
+        lines.append(
+            f"| {phase} | {_fmt(data.get('seconds'))} | {_fmt(data.get('budget_seconds'))} | "
+            f"{'—' if within is None else ('yes' if within else 'no')} |"
+        )
+    reasons = m.get("reasons") or []
+    if reasons:
+        lines += ["", "## Why it failed", ""] + [f"- {r}" for r in reasons]
+    lines += ["", "## Steps", "", "| step | status | duration |", "|---|---|---|"]
+    for step in journal.get("run", []):
+        lines.append(f"| {step['activity']['name']} | {step['status']} | {step.get('duration', 0):.2f} s |")
+    lines += ["", "## Rollbacks", ""]
+    if journal.get("rollbacks"):
+        lines += [f"- {r['activity']['name']}: {r['status']}" for r in journal["rollbacks"]]
+    else:
+        lines.append("- none needed")
+    return "\n".join(lines) + "\n"
+
+
+def render_timeline_svg(journal: dict[str, Any], width: int = 760) -> str:
+    m = journal.get("measurements") or {}
+    phases = m.get("phases") or {}
+    rto_target = float((m.get("targets") or {}).get("rto_seconds") or 1)
+    fault_at = m.get("fault_at") or 0.0
+    ends = [d.get("ended_at") for d in phases.values() if d.get("ended_at") is not None]
+    span = max([rto_target] + [e - fault_at for e in ends]) * 1.1 or 1.0
+    left, bar_h, gap = 90, 26, 10
+    scale = (width - left - 20) / span
+    rows = []
+    start = 0.0
+    for i, (phase, data) in enumerate(phases.items()):
+        y = 20 + i * (bar_h + gap)
+        seconds = data.get("seconds")
+        budget = data.get("budget_seconds") or 0.0
+        rows.append(f'<text x="4" y="{y + 18}" class="label">{html.escape(phase)}</text>')
+        rows.append(
+            f'<rect x="{left + start * scale:.1f}" y="{y}" width="{max(budget * scale, 1):.1f}" height="{bar_h}" '
+            f'class="budget"><title>{phase} budget {budget:.1f} s</title></rect>'
+        )
+        if seconds is not None:
+            rows.append(
+                f'<rect x="{left + start * scale:.1f}" y="{y + 5}" width="{max(seconds * scale, 2):.1f}" '
+                f'height="{bar_h - 10}" fill="{PHASE_COLOURS.get(phase, "#555")}" class="phase" data-phase="{phase}">'
+                f"<title>{phase}: {seconds:.1f} s</title></rect>"
+            )
+            start += seconds
+    height = 20 + len(phases) * (bar_h + gap) + 30
+    x_rto = left + rto_target * scale
+    rows.append(f'<line x1="{x_rto:.1f}" y1="10" x2="{x_rto:.1f}" y2="{height - 25}" class="rto"/>')
+    rows.append(f'<text x="{x_rto + 4:.1f}" y="{height - 10}" class="label">RTO target {rto_target:.0f} s</text>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="Failover phases against the RTO budget">'
+        + "".join(rows)
+        + "</svg>"
+    )
+
+
+def render_html(journal: dict[str, Any]) -> str:
+    m = journal.get("measurements") or {}
+    verdict = (m.get("verdict") or "fail").upper()
+    markdown_table = render_markdown(journal)
+    timeline_rows = "".join(
+        f"<tr><td>{html.escape(str(e.get('t')))}</td><td>{html.escape(e.get('event', ''))}</td></tr>"
+        for e in journal.get("timeline", [])
+    )
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in m.get("reasons") or [])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Drill {verdict}: {html.escape(journal['experiment'].get('title', 'drill'))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+.verdict {{ font-size: 1.6rem; font-weight: bold; color: {'#2a9d8f' if verdict == 'PASS' else '#c1121f'}; }}
+.budget {{ fill: #e9ecef; stroke: #adb5bd; }} .rto {{ stroke: #c1121f; stroke-width: 2; stroke-dasharray: 6 4; }}
+.label {{ font-size: 12px; fill: #333; }} table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
+pre {{ background: #f8f9fa; padding: 1rem; overflow-x: auto; }}
+</style></head>
+<body>
+<h1>{html.escape(journal['experiment'].get('title', 'drill'))}</h1>
+<p class="verdict" id="verdict">{verdict}</p>
+<p>RTO <b id="rto">{_fmt(m.get('rto_seconds'))}</b> (target {m.get('targets', {}).get('rto_seconds')} s) ·
+RPO <b id="rpo">{_fmt(m.get('rpo_seconds'))}</b> (target {m.get('targets', {}).get('rpo_seconds')} s) ·
+times in {html.escape(m.get('time_unit', 'seconds'))}</p>
+{f'<ul id="reasons">{reasons}</ul>' if reasons else ''}
+<h2>Timeline: phases against the RTO budget</h2>
+{render_timeline_svg(journal)}
+<h2>Events</h2>
+<table><tr><th>t</th><th>event</th></tr>{timeline_rows}</table>
+<h2>Report</h2>
+<pre>{html.escape(markdown_table)}</pre>
+</body></html>
+"""
+
+
+def render_junit(journal: dict[str, Any]) -> str:
+    m = journal.get("measurements") or {}
+    suite = ET.Element("testsuite", name=f"drill: {journal['experiment'].get('title', 'drill')}")
+    cases = 0
+    failures = 0
+    for step in journal.get("run", []):
+        cases += 1
+        case = ET.SubElement(suite, "testcase", classname="drill.step", name=step["activity"]["name"],
+                             time=f"{step.get('duration', 0):.3f}")
+        if step["status"] != "succeeded":
+            failures += 1
+            ET.SubElement(case, "failure", message=str(step.get("exception") or step["status"]))
+    for name, value, target in (
+        ("rto", m.get("rto_seconds"), (m.get("targets") or {}).get("rto_seconds")),
+        ("rpo", m.get("rpo_seconds"), (m.get("targets") or {}).get("rpo_seconds")),
+    ):
+        cases += 1
+        case = ET.SubElement(suite, "testcase", classname="drill.target", name=f"{name} within target")
+        if value is None or target is None or value > target:
+            failures += 1
+            ET.SubElement(case, "failure", message=f"{name.upper()} {_fmt(value)} against target {target} s")
+    for rollback in journal.get("rollbacks", []):
+        cases += 1
+        case = ET.SubElement(suite, "testcase", classname="drill.rollback", name=rollback["activity"]["name"])
+        if rollback["status"] != "succeeded":
+            failures += 1
+            ET.SubElement(case, "failure", message=str(rollback.get("exception") or rollback["status"]))
+    suite.set("tests", str(cases))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def write_journal(report_dir: Path, journal: dict[str, Any]) -> Path:
+    path = report_dir / "journal.json"
+    write_atomic(path, json.dumps(journal, indent=2, sort_keys=False, default=str))
+    return path
+
+
+def write_reports(report_dir: Path, journal: dict[str, Any]) -> dict[str, Path]:
+    paths = {
+        "journal": write_journal(report_dir, journal),
+        "markdown": report_dir / "report.md",
+        "html": report_dir / "report.html",
+        "junit": report_dir / "junit.xml",
+    }
+    write_atomic(paths["markdown"], render_markdown(journal))
+    write_atomic(paths["html"], render_html(journal))
+    write_atomic(paths["junit"], render_junit(journal))
+    return paths
