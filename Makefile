@@ -1,11 +1,11 @@
-# Everything a fresh machine needs: `make test` and `make drill` create .venv and install
-# the project with its extras first. Nothing has to be installed by hand.
+# Everything a fresh machine needs: `make drill`, `make test` and `make bench` create .venv
+# and install the project with its extras first. Nothing has to be installed by hand.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test install clean
+.PHONY: test drill bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
