@@ -17,6 +17,7 @@ from infra.checkpoint_bucket import CheckpointBucket, CheckpointBucketArgs
 from infra.config import NAMESPACE, PlatformConfig, parse_config
 from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry
 from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
+from infra.fault_injection import FaultInjection, FaultInjectionArgs
 from infra.job_role import JobRole, JobRoleArgs
 from infra.monitoring import ROUTE53_METRICS_REGION, Alerts, AlertsArgs
 from infra.regional_compute import LoadBalancing, RegionalCompute, RegionalComputeArgs
@@ -117,12 +118,14 @@ def main() -> None:
 
     # -- compute ---------------------------------------------------------------------------
     compute: dict[str, RegionalCompute] = {}
+    networks: dict[str, tuple[pulumi.Output[str], pulumi.Output[list]]] = {}
     capacities = {"primary": config.primary_capacity, "secondary": config.standby_capacity}
     for role, prov, opts in (
         ("primary", primary_provider, on_primary),
         ("secondary", secondary_provider, on_secondary),
     ):
         vpc_id, subnet_ids = network(config, role, prov)
+        networks[role] = (vpc_id, subnet_ids)
         lb = None
         if config.dns is not None:
             lb = LoadBalancing(
@@ -190,9 +193,30 @@ def main() -> None:
         opts=on_primary,
     )
 
+    # -- drill experiments (AWS FIS) -------------------------------------------------------
+    fis: Optional[FaultInjection] = None
+    if config.fis:
+        fis = FaultInjection(
+            "drills",
+            FaultInjectionArgs(
+                primary_bucket_arn=buckets["primary"].bucket_arn,
+                primary_bucket_name=buckets["primary"].bucket_name,
+                secondary_bucket_name=buckets["secondary"].bucket_name,
+                primary_region=config.primary_region,
+                secondary_region=config.secondary_region,
+                primary_vpc_id=networks["primary"][0],
+                primary_subnet_ids=networks["primary"][1],
+                account_id=identity.account_id,
+                partition=partition.partition,
+                rpo_seconds=config.rpo_seconds,
+                rule_id="checkpoints-to-secondary",
+            ),
+            opts=on_primary,
+        )
+
     # -- outputs ---------------------------------------------------------------------------
     def descriptor(values: list) -> dict:
-        (p_bucket, p_key, p_asg, s_bucket, s_key, s_asg, role_arn, topic_arn, zone, health_check) = values
+        (p_bucket, p_key, p_asg, s_bucket, s_key, s_asg, role_arn, topic_arn, zone, health_check, fis_templates) = values
         return build_descriptor(
             config,
             primary=region_entry(name=config.primary_region, bucket=p_bucket, kms_key_arn=p_key, asg_name=p_asg),
@@ -201,6 +225,7 @@ def main() -> None:
             alerts_topic_arn=topic_arn,
             zone_id=zone,
             health_check_id=health_check,
+            fis_templates=fis_templates,
         )
 
     platform = pulumi.Output.all(
@@ -214,6 +239,7 @@ def main() -> None:
         alerts.topic_arn,
         zone_id,
         dns.health_check_id if dns is not None else None,
+        fis.templates if fis is not None else None,
     ).apply(descriptor)
 
     pulumi.export("platform", platform)
@@ -235,6 +261,8 @@ def main() -> None:
         pulumi.export("primaryRecordFqdn", dns.primary_record.fqdn)
         pulumi.export("secondaryRecordFqdn", dns.secondary_record.fqdn)
         pulumi.export("estimatedFailoverSeconds", estimated_failover_seconds(config))
+    if fis is not None:
+        pulumi.export("fisExperimentTemplates", fis.templates)
 
 
 main()

@@ -78,6 +78,7 @@ class PlatformConfig:
     kms: bool
     replication_time_control: bool
     failback: bool
+    fis: bool
     noncurrent_version_days: int
     protect_data: bool
     checkpoint_prefix: str
@@ -107,6 +108,7 @@ _BOOL_KEYS = {
     "replicationTimeControl": "replication_time_control",
     "failback": "failback",
     "protectData": "protect_data",
+    "fis": "fis",
 }
 _INT_KEYS = {
     "noncurrentVersionDays": ("noncurrent_version_days", 1, 3650),
@@ -354,12 +356,18 @@ def parse_config(
         )
 
     if not values["replication"]:
-        for name in ("replicationTimeControl", "failback"):
+        for name in ("replicationTimeControl", "failback", "fis"):
             if values[_BOOL_KEYS[name]]:
                 raise ConfigError(
                     f"{_key(name)} is true but {_key('replication')} is false; "
                     f"{name} only applies to a replicated bucket pair: enable replication or set {name} to false"
                 )
+
+    if values["fis"] and not values["replication_time_control"]:
+        raise ConfigError(
+            f"{_key('fis')} is true but {_key('replicationTimeControl')} is false; the FIS experiments stop "
+            "on a replication-latency alarm, and S3 publishes that metric only with Replication Time Control"
+        )
 
     if values["replication_time_control"] and values["rpo_seconds"] < 900:
         raise ConfigError(

@@ -40,6 +40,7 @@ def build_descriptor(
     alerts_topic_arn: str,
     zone_id: Optional[str] = None,
     health_check_id: Optional[str] = None,
+    fis_templates: Optional[Mapping[str, str]] = None,
 ) -> dict[str, Any]:
     dns: Optional[dict[str, Any]] = None
     if config.dns is not None:
@@ -73,6 +74,8 @@ def build_descriptor(
         },
         "dns": dns,
         "alerts_topic_arn": alerts_topic_arn,
+        # AWS FIS experiment templates the aws drill adapter starts (null without fis: true)
+        "fis": {"templates": dict(fis_templates)} if fis_templates else None,
         "targets": {"rto_seconds": config.rto_seconds, "rpo_seconds": config.rpo_seconds},
         "capacity": {
             "primary": config.primary_capacity,

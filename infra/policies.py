@@ -227,3 +227,39 @@ def allowed_actions(policy: Policy) -> list[str]:
         value = statement.get("Action", [])
         actions.extend([value] if isinstance(value, str) else value)
     return actions
+
+
+# What AWS FIS needs for the drills' two experiments (FIS User Guide, actions reference):
+# aws:s3:bucket-pause-replication and aws:network:disrupt-connectivity with scope s3.
+FIS_PAUSE_REPLICATION_ACTIONS = ("s3:PutReplicationConfiguration", "s3:GetReplicationConfiguration", "s3:PauseReplication")
+FIS_DISCOVERY_ACTIONS = (  # read-only; these APIs take no resource-level permissions
+    "s3:ListAllMyBuckets",
+    "tag:GetResources",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeManagedPrefixLists",
+    "ec2:GetManagedPrefixListEntries",
+)
+FIS_NACL_ACTIONS = (
+    "ec2:CreateNetworkAcl",
+    "ec2:CreateNetworkAclEntry",
+    "ec2:DeleteNetworkAcl",
+    "ec2:ReplaceNetworkAclAssociation",
+    "ec2:CreateTags",
+)
+
+
+def fis_role_policy(*, bucket_arn: str, partition: str, region: str, account_id: str, vpc_id: str) -> Policy:
+    """Pause the primary bucket's replication and cut the primary subnets off S3, nothing else."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {"Sid": "PauseReplication", "Effect": "Allow", "Action": list(FIS_PAUSE_REPLICATION_ACTIONS),
+             "Resource": [bucket_arn]},
+            {"Sid": "DiscoverTargets", "Effect": "Allow", "Action": list(FIS_DISCOVERY_ACTIONS), "Resource": "*"},
+            {"Sid": "DisruptS3FromPrimarySubnets", "Effect": "Allow", "Action": list(FIS_NACL_ACTIONS),
+             "Resource": [f"{ec2}:vpc/{vpc_id}", f"{ec2}:subnet/*", f"{ec2}:network-acl/*"]},
+        ],
+    }

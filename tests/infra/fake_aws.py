@@ -83,6 +83,9 @@ class FakeAws(pulumi.runtime.Mocks):
             topic = f"{name}-{_suffix(name)}"
             state.update(name=topic, arn=f"arn:aws:sns:{region}:{ACCOUNT}:{topic}")
             resource_id = state["arn"]
+        elif typ == "aws:fis/experimentTemplate:ExperimentTemplate":
+            resource_id = f"EXT{_suffix(name).upper()}abcdef"
+            state.update(arn=f"arn:aws:fis:{region}:{ACCOUNT}:experiment-template/{resource_id}")
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             alarm = f"{name}-{_suffix(name)}"
             state.update(name=alarm, arn=f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{alarm}")

@@ -84,6 +84,8 @@ BAD = [
     ({"replication": False}, ["replicationTimeControl", "replication", "false"]),
     ({"replication": False, "replicationTimeControl": False}, ["failback", "replication"]),
     ({"rpoSeconds": 60}, ["rpoSeconds", "900"]),
+    ({"replicationTimeControl": False}, ["dr-platform:fis", "replicationTimeControl", "metric"]),
+    ({"replication": False, "replicationTimeControl": False, "failback": False}, ["dr-platform:fis", "replication"]),
     ({"checkpointPrefix": "checkpoints"}, ["checkpointPrefix", "ending in '/'"]),
     ({"checkpointPrefix": "/abs/"}, ["checkpointPrefix", "'/abs/'"]),
     ({"instanceType": "huge"}, ["instanceType", "'huge'", "t3.micro"]),

@@ -252,7 +252,7 @@ def test_dr_failover_records_and_health_check(dr):
 
 
 def test_dr_alarms_watch_replication_and_the_primary(dr):
-    alarms = {a.name: a for a in dr.of_type(ALARM)}
+    alarms = {a.name: a for a in dr.of_type(ALARM) if a.name.startswith("alerts-")}
     assert set(alarms) == {"alerts-replication-latency", "alerts-replication-failed", "alerts-primary-unhealthy"}
     topic = dr.one("aws:sns/topic:Topic", "alerts-topic").state["arn"]
     latency = alarms["alerts-replication-latency"]
@@ -417,3 +417,37 @@ def test_recovery_lib_reads_the_descriptor_the_program_exports(run_stack, stack,
     assert platform.replication.enabled is (overrides is None)
     assert (platform.dns is None) == (stack == "dev")
     assert platform.extra["capacity"]["primary"] == run.outputs["platform"]["capacity"]["primary"]
+
+
+def test_dr_provisions_fis_experiments_with_a_stop_condition(dr):
+    templates = {t.name: t for t in dr.of_type("aws:fis/experimentTemplate:ExperimentTemplate")}
+    assert set(templates) == {"drills-replication-pause", "drills-s3-primary"}
+    stop = dr.one(ALARM, "drills-stop")
+    assert stop.inputs["metricName"] == "ReplicationLatency" and stop.inputs["threshold"] == 900  # the RPO target
+    role = dr.one("aws:iam/role:Role", "drills-role")
+    assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "fis.amazonaws.com"}
+    primary_bucket = bucket_resource(dr, "primary", "bucket", BUCKET).state["arn"]
+    pause = templates["drills-replication-pause"].inputs
+    assert pause["actions"][0]["actionId"] == "aws:s3:bucket-pause-replication"
+    assert {"key": "region", "value": "us-west-2"} in pause["actions"][0]["parameters"]
+    assert pause["targets"][0]["resourceArns"] == [primary_bucket]
+    outage = templates["drills-s3-primary"].inputs
+    assert outage["actions"][0]["actionId"] == "aws:network:disrupt-connectivity"
+    assert {"key": "scope", "value": "s3"} in outage["actions"][0]["parameters"]
+    assert all(arn.startswith("arn:aws:ec2:us-east-1:123456789012:subnet/subnet-") for arn in outage["targets"][0]["resourceArns"])
+    for template in templates.values():
+        assert template.inputs["stopConditions"] == [{"source": "aws:cloudwatch:alarm", "value": stop.state["arn"]}]
+        assert template.inputs["roleArn"] == role.state["arn"]
+        assert region_of(dr, template) == "us-east-1"
+    policy = policy_of(dr.one(ROLE_POLICY, "drills-role-policy"))
+    for statement in policy["Statement"]:
+        if statement["Resource"] == "*":
+            assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in statement["Action"]), statement
+    assert dr.outputs["platform"]["fis"] == {"templates": {
+        "s3-primary": templates["drills-s3-primary"].id, "replication-pause": templates["drills-replication-pause"].id}}
+    assert dr.outputs["fisExperimentTemplates"] == dr.outputs["platform"]["fis"]["templates"]
+
+
+def test_dev_has_no_fis(dev):
+    assert dev.of_type("aws:fis/experimentTemplate:ExperimentTemplate") == []
+    assert dev.outputs["platform"]["fis"] is None
