@@ -24,7 +24,7 @@ from .errors import (
     RecoveryError,
     RegionUnavailable,
 )
-from .pipeline import Pipeline
+from .pipeline import Pipeline, PipelineError
 from .platform import Platform, load_platform
 from .replication import ReplicationStatus
 from .store import CheckpointStore
@@ -33,6 +33,7 @@ __all__ = [
     "CheckpointStore",
     "Checkpoint",
     "Pipeline",
+    "PipelineError",
     "DisasterRecovery",
     "CheckpointManager",
     "RecoveryError",

@@ -14,18 +14,21 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping
 
-from recovery_lib.drill.adapters.base import FaultAdapter
-from recovery_lib.drill.plan import load_plan
-from recovery_lib.drill.runner import Drill, load_journal, revert_journal
 from recovery_lib.errors import ConfigError
-from recovery_lib.platform import ENV_VAR as ENV_PLATFORM, load_platform
+from recovery_lib.platform import ENV_VAR as ENV_PLATFORM
+
+if TYPE_CHECKING:
+    from recovery_lib.drill.adapters.base import FaultAdapter
+
+# The drill machinery is imported when a drill runs, so every other `recovery` command
+# starts fast and keeps working even if a drill module cannot be imported.
 
 ADAPTERS = ("auto", "aws", "sandbox")
 
 
-def make_adapter(name: str, descriptor: Mapping[str, Any]) -> FaultAdapter:
+def make_adapter(name: str, descriptor: Mapping[str, Any]) -> "FaultAdapter":
     if name == "auto":
         name = "sandbox" if descriptor.get("sandbox") else "aws"
     if name == "sandbox":
@@ -63,6 +66,9 @@ def _confirm_interactively(question: str) -> bool:
 
 
 def run(ctx: Any) -> int:
+    from recovery_lib.drill.plan import load_plan
+    from recovery_lib.drill.runner import Drill, load_journal, revert_journal
+    from recovery_lib.platform import load_platform
     from recovery_lib.store import CheckpointStore
 
     args = ctx.args
