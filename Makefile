@@ -20,6 +20,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The main job, offline: sandbox up, a checkpointed training job, a regional-outage drill,
+# sandbox down, the verdict (exit 0 only when the drill passed).
+drill: $(STAMP)
+	$(PY) -m infra.drill_job $(DRILL_ARGS)
+
 bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 

@@ -276,7 +276,13 @@ class Drill:
             f"Inject {', '.join(f.label() for f in faults)} on {self.descriptor.get('stack')}?"
         ):
             raise DrillAborted("destructive steps were not confirmed (pass --yes to run unattended)")
-        injected = []
+        # The canary stands for the job in the failing region: it stops when the region
+        # does, so the RPO is measured on what was committed before the fault.
+        if self.canary is not None:
+            self.canary.stop()
+        self._fault_wall = _utc_now()
+        self.obs.fault_at = self.elapsed()
+        records = []
         for fault in faults:
             record = {"fault": fault.as_dict(), "status": "injecting", "info": {}, "at": _utc_now().isoformat()}
             self.journal["injections"].append(record)
@@ -284,23 +290,28 @@ class Drill:
             record["info"] = self.adapter.inject(fault) or {}
             record["status"] = "injected"
             self._save()
+            records.append((fault, record))
+        for fault, record in records:
             if not self.adapter.is_injected(fault):
                 record["status"] = "not-in-effect"
+                self._save()
                 raise StepFailed(f"fault {fault.label()} was requested but is not in effect")
-            injected.append(fault.label())
-        self._fault_wall = _utc_now()
-        self.obs.fault_at = self.elapsed()
-        self.event(f"fault injected: {', '.join(injected)}")
-        return {"faults": injected}
+        labels = [fault.label() for fault, _ in records]
+        self.event(f"fault injected: {', '.join(labels)}")
+        return {"faults": labels}
 
     def _detect(self) -> dict[str, Any]:
         if self.adapter.health_check_healthy() is None:
             raise StepFailed("there is no health check to detect the failure")
+        def detected() -> bool:
+            # Resolve the name meanwhile, as the job's clients do: their cached answer is
+            # what the DNS phase has to wait out.
+            if self.descriptor.get("dns"):
+                self.adapter.dns_answer()
+            return self.adapter.health_check_healthy() is False
+
         self.obs.detected_at = self._wait_for(
-            "the primary health check turning unhealthy",
-            lambda: self.adapter.health_check_healthy() is False,
-            self.plan.timeout("detection_seconds"),
-        )
+            "the primary health check turning unhealthy", detected, self.plan.timeout("detection_seconds"))
         self.event("health check unhealthy")
         return {"detected_at": self.obs.detected_at}
 
@@ -342,7 +353,7 @@ class Drill:
             raise StepFailed(f"the restored checkpoint {name}@{restorable.version} does not verify as a canary")
         self.obs.data_restored_at = self.elapsed()
         written = self.canary.snapshot()
-        before_fault = [r for r in written if r.created_at <= self._fault_wall and r.region == "primary"]
+        before_fault = [r for r in written if r.region == "primary"]
         self.obs.canary_committed_before_fault = len(before_fault)
         self.obs.canary_lost = sum(1 for r in before_fault if r.sequence > sequence)
         self.obs.restored_sequence = sequence
@@ -351,6 +362,11 @@ class Drill:
         self.obs.newer_not_replicated = list(status.pending)
         self.event(f"restored {name} #{sequence} from the secondary")
         result = {"restored_version": restorable.version, "sequence": sequence, "lost": self.obs.canary_lost}
+        # Writes fail over too: the job carries on in the secondary.
+        after = self.store.save(f"{name}-after-failover", {"after_sequence": sequence})
+        if after.region != "secondary":
+            raise StepFailed(f"a save after the failover was committed in the {after.region} region, not the secondary")
+        result["write_failover"] = {"version": after.version, "region": after.region}
         if self.resume_check is not None:
             try:
                 result["pipeline"] = self.resume_check.resume(self.store, data)
