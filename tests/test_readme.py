@@ -11,8 +11,10 @@ Conventions (also stated at the end of the README's CLI section):
   (stdout, then stderr), after normalizing version ids, timestamps, ``lag_seconds`` and
   runs of spaces.
 - A block whose info string carries the tag ``aws`` (```` ```python aws ````,
-  ```` ```console aws ````) needs a deployed stack and is not run. It must say so in its
-  first line (``# Needs AWS``), and there are at most ``MAX_AWS_BLOCKS`` of them.
+  ```` ```console aws ````) needs a deployed stack (on AWS, or the offline sandbox running)
+  and is not run here. It must say so in its first line (``# Needs AWS`` or ``# Needs the
+  sandbox``), and there are at most ``MAX_AWS_BLOCKS`` of them. What the sandbox blocks
+  show is exercised by tests/sandbox/.
 - Blocks in any other language (the infra ``bash`` blocks) are not run, so they must not
   hold ``recovery`` commands: CLI examples belong in console blocks.
 """
@@ -34,8 +36,8 @@ from recovery_lib.cli import COMMANDS
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 AWS_TAG = "aws"
-AWS_FIRST_LINE = "# Needs AWS"
-MAX_AWS_BLOCKS = 3
+AWS_FIRST_LINES = ("# Needs AWS", "# Needs the sandbox")
+MAX_AWS_BLOCKS = 5
 #: Commands documented in their own README section, not (yet) by a console example here.
 DOCUMENTED_ELSEWHERE = {"drill"}
 TIMEOUT = 60
@@ -105,7 +107,7 @@ def parse_commands(block: Block) -> list[Command]:
         elif found:
             found[-1][2].append(line)
         else:
-            assert line.startswith(AWS_FIRST_LINE) or not line.strip(), (
+            assert line.startswith(AWS_FIRST_LINES) or not line.strip(), (
                 f"README line {block.line + offset}: console output before any '$ ' command")
     commands = []
     for text, line, output in found:
@@ -154,8 +156,8 @@ def test_readme_blocks_follow_the_conventions() -> None:
         f"may be: {[b.id for b in AWS_BLOCKS]}")
     for block in AWS_BLOCKS:
         assert block.lang in ("python", "console"), f"{block.id}: only python/console blocks take '{AWS_TAG}'"
-        assert block.body.startswith(AWS_FIRST_LINE), (
-            f"{block.id} is not run, so its first line must say {AWS_FIRST_LINE!r}")
+        assert block.body.startswith(AWS_FIRST_LINES), (
+            f"{block.id} is not run, so its first line must say one of {AWS_FIRST_LINES!r}")
     for block in BLOCKS:
         if block.lang in ("python", "console"):
             assert set(block.tags) <= {AWS_TAG}, f"{block.id}: unknown tags {block.tags}"
