@@ -83,19 +83,28 @@ def render_markdown(journal: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tick_step(span: float) -> float:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+        if span / step <= 8:
+            return float(step)
+    return 7200.0
+
+
 def render_timeline_svg(journal: dict[str, Any], width: int = 760) -> str:
+    """Phases back to back from the fault, each over its budget, against the RTO target."""
     m = journal.get("measurements") or {}
     phases = m.get("phases") or {}
     rto_target = float((m.get("targets") or {}).get("rto_seconds") or 1)
+    rto = m.get("rto_seconds")
     fault_at = m.get("fault_at") or 0.0
     ends = [d.get("ended_at") for d in phases.values() if d.get("ended_at") is not None]
-    span = max([rto_target] + [e - fault_at for e in ends]) * 1.1 or 1.0
-    left, bar_h, gap = 90, 26, 10
-    scale = (width - left - 20) / span
+    span = max([rto_target] + [e - fault_at for e in ends]) * 1.08 or 1.0
+    left, right, bar_h, gap, top = 90, 20, 26, 10, 24
+    scale = (width - left - right) / span
     rows = []
     start = 0.0
     for i, (phase, data) in enumerate(phases.items()):
-        y = 20 + i * (bar_h + gap)
+        y = top + i * (bar_h + gap)
         seconds = data.get("seconds")
         budget = data.get("budget_seconds") or 0.0
         rows.append(f'<text x="4" y="{y + 18}" class="label">{html.escape(phase)}</text>')
@@ -110,10 +119,24 @@ def render_timeline_svg(journal: dict[str, Any], width: int = 760) -> str:
                 f"<title>{phase}: {seconds:.1f} s</title></rect>"
             )
             start += seconds
-    height = 20 + len(phases) * (bar_h + gap) + 30
-    x_rto = left + rto_target * scale
-    rows.append(f'<line x1="{x_rto:.1f}" y1="10" x2="{x_rto:.1f}" y2="{height - 25}" class="rto"/>')
-    rows.append(f'<text x="{x_rto + 4:.1f}" y="{height - 10}" class="label">RTO target {rto_target:.0f} s</text>')
+    axis_y = top + len(phases) * (bar_h + gap) + 4
+    rows.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" class="axis"/>')
+    step = _tick_step(span)
+    tick = 0.0
+    while tick <= span:
+        x = left + tick * scale
+        rows.append(f'<line x1="{x:.1f}" y1="{axis_y}" x2="{x:.1f}" y2="{axis_y + 5}" class="axis"/>')
+        rows.append(f'<text x="{x:.1f}" y="{axis_y + 18}" class="tick">{tick:g}</text>')
+        tick += step
+    rows.append(f'<text x="{left}" y="{axis_y + 34}" class="label">seconds since the fault</text>')
+    x_target = left + rto_target * scale
+    rows.append(f'<line x1="{x_target:.1f}" y1="8" x2="{x_target:.1f}" y2="{axis_y}" class="rto"/>')
+    rows.append(f'<text x="{x_target - 4:.1f}" y="16" class="label" text-anchor="end">RTO target {rto_target:.0f} s</text>')
+    if rto is not None:
+        x_rto = left + rto * scale
+        rows.append(f'<line x1="{x_rto:.1f}" y1="8" x2="{x_rto:.1f}" y2="{axis_y}" class="measured" data-rto="{rto}"/>')
+        rows.append(f'<text x="{x_rto + 4:.1f}" y="16" class="label">RTO {rto:.1f} s</text>')
+    height = axis_y + 44
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="Failover phases against the RTO budget">'
@@ -127,7 +150,7 @@ def render_html(journal: dict[str, Any]) -> str:
     verdict = (m.get("verdict") or "fail").upper()
     markdown_table = render_markdown(journal)
     timeline_rows = "".join(
-        f"<tr><td>{html.escape(str(e.get('t')))}</td><td>{html.escape(e.get('event', ''))}</td></tr>"
+        f"<tr><td>{e.get('t', 0):.1f}</td><td>{html.escape(e.get('event', ''))}</td></tr>"
         for e in journal.get("timeline", [])
     )
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in m.get("reasons") or [])
@@ -138,7 +161,8 @@ def render_html(journal: dict[str, Any]) -> str:
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 .verdict {{ font-size: 1.6rem; font-weight: bold; color: {'#2a9d8f' if verdict == 'PASS' else '#c1121f'}; }}
 .budget {{ fill: #e9ecef; stroke: #adb5bd; }} .rto {{ stroke: #c1121f; stroke-width: 2; stroke-dasharray: 6 4; }}
-.label {{ font-size: 12px; fill: #333; }} table {{ border-collapse: collapse; }}
+.label {{ font-size: 12px; fill: #333; }} .tick {{ font-size: 11px; fill: #555; text-anchor: middle; }}
+.axis {{ stroke: #555; }} .measured {{ stroke: #222; stroke-width: 2; }} table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
 pre {{ background: #f8f9fa; padding: 1rem; overflow-x: auto; }}
 </style></head>
@@ -152,7 +176,7 @@ times in {html.escape(m.get('time_unit', 'seconds'))}</p>
 <h2>Timeline: phases against the RTO budget</h2>
 {render_timeline_svg(journal)}
 <h2>Events</h2>
-<table><tr><th>t</th><th>event</th></tr>{timeline_rows}</table>
+<table><tr><th>t (s since the drill started)</th><th>event</th></tr>{timeline_rows}</table>
 <h2>Report</h2>
 <pre>{html.escape(markdown_table)}</pre>
 </body></html>
