@@ -1,0 +1,152 @@
+"""Local HTTP stand-ins for each region's application behind its load balancer.
+
+One :class:`AppStandIn` per region listens on 127.0.0.1 (free port). The sandbox maps that
+region's load balancer DNS name to it, so the health checker and anyone resolving the
+failover record reach "the region's app".
+
+``GET <any path>`` answers 200 (``{"region": ..., "role": ..., "status": "ok"}``) while the app
+is up and its Auto Scaling group has at least one InService instance (an ALB with no healthy
+target answers 503); 503 when the app is down (``mode = "503"``) or the group is empty; and
+with ``mode = "closed"`` nothing listens at all (connection refused).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Optional
+
+logger = logging.getLogger(__name__)
+
+APP_MODES = ("up", "503", "closed")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def do_GET(self) -> None:  # noqa: N802
+        app = self.server.app
+        healthy, reason = app.serving()
+        body = json.dumps({"region": app.region, "role": app.role,
+                           "status": "ok" if healthy else "unavailable", "reason": reason}).encode()
+        self.send_response(200 if healthy else 503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        logger.debug("app %s: " + format, self.server.app.role, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-answer (a probe with a short timeout) is not an error here.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            logger.debug("client %s hung up", client_address)
+            return
+        super().handle_error(request, client_address)
+
+    def __init__(self, address, app: "AppStandIn") -> None:
+        self.app = app
+        super().__init__(address, _Handler)
+
+
+class AppStandIn:
+    def __init__(self, role: str, region: str, *, in_service: Optional[Callable[[], int]] = None,
+                 port: int = 0, cache_seconds: float = 0.25) -> None:
+        self.role = role
+        self.region = region
+        self.port = port
+        self._in_service = in_service
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, int] = (0.0, -1)
+        self._mode = "up"
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def start(self) -> "AppStandIn":
+        self._listen()
+        return self
+
+    def _listen(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                return
+            server = _Server(("127.0.0.1", self.port), self)
+            self.port = server.server_address[1]
+            self._server = server
+            self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"app-{self.role}", daemon=True)
+            self._thread.start()
+
+    def _close(self) -> None:
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def stop(self) -> None:
+        self._close()
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in APP_MODES:
+            raise ValueError(f"unknown app mode {mode!r}; use one of {APP_MODES}")
+        self._mode = mode
+        if mode == "closed":
+            self._close()
+        else:
+            self._listen()
+        logger.info("app %s (%s) is now %s", self.role, self.region, mode)
+
+    def set_up(self, up: bool) -> None:
+        self.set_mode("up" if up else "503")
+
+    def in_service(self) -> Optional[int]:
+        if self._in_service is None:
+            return None
+        at, count = self._cached
+        if count < 0 or time.monotonic() - at > self._cache_seconds:
+            count = self._in_service()
+            self._cached = (time.monotonic(), count)
+        return count
+
+    def serving(self) -> tuple[bool, str]:
+        if self._mode != "up":
+            return False, f"app is {self._mode}"
+        count = self.in_service()
+        if count is not None and count < 1:
+            return False, "no InService instance in the Auto Scaling group"
+        return True, "ok"
+
+    def status(self) -> dict:
+        healthy, reason = self.serving() if self._mode != "closed" else (False, "closed")
+        return {"role": self.role, "region": self.region, "url": self.url, "mode": self._mode,
+                "in_service": self.in_service(), "healthy": healthy, "reason": reason}
+
+
+def port_is_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        return sock.connect_ex((host, port)) == 0

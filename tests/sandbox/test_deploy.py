@@ -1,0 +1,293 @@
+"""The sandbox deploys the real program for each stack; what the emulator holds matches the registrations."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Iterator
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+
+from infra.mockrun import ProgramRun, Registration
+from infra.sandbox import Sandbox
+from infra.sandbox.aws_mocks import FAKE_CREDENTIALS
+from recovery_lib.platform import load_platform
+
+BUCKET = "aws:s3/bucket:Bucket"
+ASG = "aws:autoscaling/group:Group"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+TIME_SCALE = 50.0
+
+
+pytestmark = pytest.mark.slow  # starts sandboxes (servers, a subprocess)
+
+@pytest.fixture(scope="module", params=["dev", "dr"])
+def sandbox(request, tmp_path_factory) -> Iterator[Sandbox]:
+    with Sandbox(request.param, tmp_path_factory.mktemp(f"sandbox-{request.param}"), TIME_SCALE) as running:
+        ports = running.ports()
+        yield running
+    # Everything the sandbox started has stopped (Pulumi's executor threads included).
+    ours = ("sandbox-", "app-", "fault-proxy", "asyncio_")
+    assert wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith(ours)], timeout=3), \
+        [t.name for t in threading.enumerate() if t.name.startswith(ours)]
+    assert len(ports) == 6 and not any(port_open(port) for port in ports)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def region_of(run: ProgramRun, registration: Registration) -> str:
+    return run.by_urn(registration.provider_urn).inputs["region"]
+
+
+def control(sandbox: Sandbox, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(sandbox.control_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def test_every_registered_resource_exists_and_nothing_is_unsupported(sandbox):
+    run = sandbox.run
+    assert sandbox.mocks.unsupported == []
+    resources = list(run.resources())
+    assert len(resources) >= 25
+    for r in resources:
+        assert r.id and not r.id.startswith("unsupported:"), f"{r.type} {r.name}"
+    assert {c["name"] for c in sandbox.mocks.created} == {r.name for r in resources}
+    assert json.loads((sandbox.state_dir / "unsupported.json").read_text()) == []
+
+
+def test_buckets_match_their_registrations(sandbox):
+    run = sandbox.run
+    s3 = sandbox.client("s3")
+    for role in ("primary", "secondary"):
+        bucket = run.one(BUCKET, f"{role}-checkpoints-bucket")
+        name = bucket.state["bucket"]
+        region = region_of(run, bucket)
+        location = s3.get_bucket_location(Bucket=name)["LocationConstraint"] or "us-east-1"
+        assert location == region
+        assert name == sandbox.platform["regions"][role]["bucket"]
+        assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+        sse = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        default = sse["ApplyServerSideEncryptionByDefault"]
+        if run.config["dr-platform:kms"]:
+            key = run.one("aws:kms/key:Key", f"{role}-checkpoints-key")
+            assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key.state["arn"]}
+            assert sandbox.client("kms", region).describe_key(KeyId=key.id)["KeyMetadata"]["Arn"] == key.state["arn"]
+        else:
+            assert default["SSEAlgorithm"] == "AES256"
+        pab = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        assert all(pab.values()) and len(pab) == 4
+        ownership = s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"]
+        assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+        lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+        registered = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", f"{role}-checkpoints-lifecycle")
+        assert sorted(r["ID"] for r in lifecycle) == sorted(r["id"] for r in registered.inputs["rules"])
+        policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+        assert policy["Statement"][0]["Sid"] == "DenyInsecureTransport"
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+        assert tags["dr-platform:bucket-role"] == role and tags["stack"] == sandbox.stack
+
+
+def test_replication_rules_match_their_registrations(sandbox):
+    run = sandbox.run
+    s3 = sandbox.client("s3")
+    configs = run.of_type(REPLICATION)
+    assert len(configs) == (2 if run.config["dr-platform:failback"] else 1)
+    for config in configs:
+        stored = s3.get_bucket_replication(Bucket=config.inputs["bucket"])["ReplicationConfiguration"]
+        assert stored["Role"] == config.inputs["role"]
+        (rule,), (registered,) = stored["Rules"], config.inputs["rules"]
+        assert rule["ID"] == registered["id"]
+        assert rule["Filter"] == {"Prefix": registered["filter"]["prefix"]}
+        assert rule["DeleteMarkerReplication"] == {"Status": "Enabled"}
+        assert rule["Destination"]["Bucket"] == registered["destination"]["bucket"]
+        if run.config["dr-platform:replicationTimeControl"]:
+            assert rule["Destination"]["ReplicationTime"] == {"Status": "Enabled", "Time": {"Minutes": 15}}
+            assert rule["Destination"]["Metrics"]["Status"] == "Enabled"
+        if run.config["dr-platform:kms"]:
+            assert rule["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"] == \
+                registered["destination"]["encryptionConfiguration"]["replicaKmsKeyId"]
+            assert rule["SourceSelectionCriteria"]["SseKmsEncryptedObjects"] == {"Status": "Enabled"}
+
+
+def test_auto_scaling_groups_have_the_registered_capacity(sandbox):
+    run = sandbox.run
+    for group in run.of_type(ASG):
+        region = region_of(run, group)
+        found = sandbox.client("autoscaling", region).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[group.id])["AutoScalingGroups"]
+        assert len(found) == 1, group.name
+        g = found[0]
+        assert (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) == (
+            group.inputs["minSize"], group.inputs["maxSize"], group.inputs["desiredCapacity"])
+        assert g["LaunchTemplate"]["LaunchTemplateId"] == group.inputs["launchTemplate"]["id"]
+        template = sandbox.client("ec2", region).describe_launch_template_versions(
+            LaunchTemplateId=g["LaunchTemplate"]["LaunchTemplateId"])["LaunchTemplateVersions"][0]
+        assert template["LaunchTemplateData"]["ImageId"].startswith("resolve:ssm:")  # kept verbatim by moto
+        assert len([i for i in g["Instances"] if i["LifecycleState"] == "InService"]) == g["DesiredCapacity"]
+    capacity = sandbox.platform["capacity"]
+    assert control(sandbox, "GET", "/asg/secondary")[1]["desired"] == capacity["standby"]
+
+
+def test_dns_failover_resources_match_their_registrations(sandbox):
+    run = sandbox.run
+    checks = run.of_type("aws:route53/healthCheck:HealthCheck")
+    records = run.of_type("aws:route53/record:Record")
+    if sandbox.platform["dns"] is None:
+        assert checks == [] and records == [] and sandbox.lb_names == {}
+        return
+    (check,) = checks
+    config = sandbox.client("route53").get_health_check(HealthCheckId=check.id)["HealthCheck"]["HealthCheckConfig"]
+    assert config["FullyQualifiedDomainName"] == sandbox.lb_names["primary"] == check.inputs["fqdn"]
+    assert (config["Type"], config["RequestInterval"], config["FailureThreshold"], config["ResourcePath"]) == \
+        ("HTTP", 10, 3, "/healthz")
+    dns = sandbox.platform["dns"]
+    assert dns["primary_health_check_id"] == check.id
+    listed = sandbox.client("route53").list_resource_record_sets(HostedZoneId=dns["zone_id"])["ResourceRecordSets"]
+    failover = {r["Failover"]: r for r in listed if r.get("Failover")}
+    assert set(failover) == {"PRIMARY", "SECONDARY"} and len(records) == 2
+    assert failover["PRIMARY"]["HealthCheckId"] == check.id and failover["PRIMARY"]["TTL"] == dns["ttl"]
+    assert failover["SECONDARY"]["ResourceRecords"] == [{"Value": sandbox.lb_names["secondary"]}]
+
+
+def test_platform_json_points_each_region_at_its_fault_proxy(sandbox):
+    written = json.loads((sandbox.state_dir / "platform.json").read_text())
+    platform = load_platform(sandbox.state_dir / "platform.json")
+    assert platform.stack == sandbox.stack
+    for role in ("primary", "secondary"):
+        assert written["regions"][role]["endpoint_url"] == sandbox.proxies[role].url
+    section = written["sandbox"]
+    assert section["emulator_url"] == sandbox.emulator_url and section["control_url"] == sandbox.control_url
+    assert section["time_scale"] == TIME_SCALE
+    assert set(section["apps"]) == {"primary", "secondary"}
+
+
+def proxied(sandbox: Sandbox, role: str):
+    return boto3.session.Session(**FAKE_CREDENTIALS).client(
+        "s3", region_name=sandbox.region(role), endpoint_url=sandbox.platform["regions"][role]["endpoint_url"],
+        config=botocore.config.Config(connect_timeout=0.5, read_timeout=0.5, retries={"max_attempts": 1}))
+
+
+def test_checkpoints_written_through_the_proxy_replicate_to_the_secondary(sandbox):
+    primary, secondary = proxied(sandbox, "primary"), proxied(sandbox, "secondary")
+    p_bucket = sandbox.platform["regions"]["primary"]["bucket"]
+    s_bucket = sandbox.platform["regions"]["secondary"]["bucket"]
+    key = f"checkpoints/manifests/deploy-test@{sandbox.stack}.json"
+    primary.put_object(Bucket=p_bucket, Key=key, Body=b"{}")
+    assert wait_for(lambda: primary.head_object(Bucket=p_bucket, Key=key).get("ReplicationStatus") == "COMPLETED")
+    replica = secondary.head_object(Bucket=s_bucket, Key=key)
+    assert replica["ReplicationStatus"] == "REPLICA"
+    if sandbox.platform["regions"]["secondary"]["kms_key_arn"]:
+        assert replica["SSEKMSKeyId"] == sandbox.platform["regions"]["secondary"]["kms_key_arn"]
+    primary.close()
+    secondary.close()
+
+
+def test_control_api_s3_faults_and_errors(sandbox):
+    primary = proxied(sandbox, "primary")
+    bucket = sandbox.platform["regions"]["primary"]["bucket"]
+    try:
+        assert control(sandbox, "POST", "/faults/s3/primary", {"mode": "refuse"})[0] == 200
+        with pytest.raises(botocore.exceptions.EndpointConnectionError):
+            primary.list_objects_v2(Bucket=bucket)
+        assert control(sandbox, "GET", "/state")[1]["faults"]["s3"]["primary"] == "refuse"
+        status, body = control(sandbox, "POST", "/faults/s3/primary", {"mode": "sideways"})
+        assert status == 400 and "sideways" in body["error"]
+        status, body = control(sandbox, "POST", "/faults/s3/tertiary", {"mode": "pass"})
+        assert status == 400 and "tertiary" in body["error"]
+        assert control(sandbox, "GET", "/nope")[0] == 404
+    finally:
+        assert control(sandbox, "POST", "/faults/reset", {})[0] == 200
+    assert primary.list_objects_v2(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    primary.close()
+
+
+def test_control_api_pauses_and_resumes_replication(sandbox):
+    p_bucket = sandbox.platform["regions"]["primary"]["bucket"]
+    s3 = sandbox.client("s3")
+    assert control(sandbox, "POST", "/faults/replication", {"action": "pause"})[1]["paused"] == ["*"]
+    try:
+        s3.put_object(Bucket=p_bucket, Key="checkpoints/paused", Body=b"p")
+        assert wait_for(lambda: control(sandbox, "GET", "/replication")[1]["backlog"] == 1)
+        assert s3.head_object(Bucket=p_bucket, Key="checkpoints/paused")["ReplicationStatus"] == "PENDING"
+    finally:
+        control(sandbox, "POST", "/faults/replication", {"action": "resume"})
+    assert wait_for(lambda: s3.head_object(Bucket=p_bucket, Key="checkpoints/paused")["ReplicationStatus"] == "COMPLETED")
+    assert control(sandbox, "POST", "/faults/replication", {"action": "explode"})[0] == 400
+
+
+def test_control_api_scales_the_standby_and_the_app_follows(sandbox):
+    try:
+        assert control(sandbox, "POST", "/asg/secondary", {"desired": 0})[1]["desired"] == 0
+        assert wait_for(lambda: control(sandbox, "GET", "/apps")[1]["secondary"]["healthy"] is False)
+        assert control(sandbox, "POST", "/asg/secondary", {"desired": -1})[0] == 400
+    finally:
+        control(sandbox, "POST", "/asg/secondary", {"desired": sandbox.platform["capacity"]["standby"]})
+    if sandbox.platform["capacity"]["standby"] > 0:
+        assert wait_for(lambda: control(sandbox, "GET", "/apps")[1]["secondary"]["healthy"] is True)
+
+
+def test_app_down_fails_dns_over_within_the_budget_and_back(sandbox):
+    dns = sandbox.platform["dns"]
+    if dns is None:
+        status, body = control(sandbox, "POST", "/faults/health-check", {"inverted": True})
+        assert status == 400 and "no health check" in body["error"]
+        return
+    record = dns["record_name"]
+    assert control(sandbox, "GET", f"/dns/{record}")[1]["answer"] == "PRIMARY"
+    started = control(sandbox, "POST", "/faults/app/primary", {"up": False})[1]["at"]
+    try:
+        answer = wait_for(lambda: (a := control(sandbox, "GET", f"/dns/{record}")[1])["answer"] == "SECONDARY" and a)
+        assert answer, "DNS never answered SECONDARY"
+        detection = control(sandbox, "GET", "/health-checks")[1]["health_checks"]
+        (primary_check,) = [c for c in detection if c["id"] == dns["primary_health_check_id"]]
+        detected = primary_check["since"] - started
+        budget = dns["request_interval"] * dns["failure_threshold"]
+        assert budget - dns["request_interval"] <= detected <= budget + dns["request_interval"]
+        assert answer["resolved_since"] - started <= budget + dns["ttl"] + dns["request_interval"]
+    finally:
+        control(sandbox, "POST", "/faults/app/primary", {"up": True})
+    assert wait_for(lambda: control(sandbox, "GET", f"/dns/{record}")[1]["answer"] == "PRIMARY")
+
+
+def test_health_check_inversion_through_the_control_api(sandbox):
+    dns = sandbox.platform["dns"]
+    if dns is None:
+        status, body = control(sandbox, "POST", "/faults/health-check", {"disabled": True})
+        assert status == 400 and "no health check" in body["error"]
+        return
+    check_id = dns["primary_health_check_id"]
+    try:
+        state = control(sandbox, "POST", "/faults/health-check", {"inverted": True})[1]
+        assert state["inverted"] is True
+        assert sandbox.client("route53").get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]["Inverted"]
+        assert wait_for(lambda: sandbox.health.healthy(check_id) is False)
+    finally:
+        control(sandbox, "POST", "/faults/health-check", {"inverted": False})
+    assert wait_for(lambda: sandbox.health.healthy(check_id) is True)

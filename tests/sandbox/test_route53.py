@@ -1,0 +1,198 @@
+"""Health-check evaluation and failover DNS answers, tick by tick on a manual clock."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from infra.sandbox.apps import AppStandIn
+from infra.sandbox.clock import ManualClock
+from infra.sandbox.route53 import DnsResolver, HealthCheckEvaluator
+
+from .conftest import unique
+
+
+class World:
+    """A zone, a primary and a secondary app, a health check per app, PRIMARY/SECONDARY records."""
+
+    def __init__(self, route53, primary: AppStandIn, secondary: AppStandIn) -> None:
+        self.route53 = route53
+        self.clock = ManualClock()
+        self.apps = {"primary": primary, "secondary": secondary}
+        self.names = {role: f"{unique(role)}.elb.test" for role in self.apps}
+        self.evaluator = HealthCheckEvaluator(route53, self.resolve, clock=self.clock)
+        self.dns = DnsResolver(route53, self.evaluator, clock=self.clock)
+        self.zone_name = f"{unique('zone')}.test"
+        self.zone_id = route53.create_hosted_zone(Name=self.zone_name, CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]
+        self.record = f"api.{self.zone_name}"
+
+    def resolve(self, fqdn: str) -> Optional[tuple[str, int]]:
+        for role, name in self.names.items():
+            if name == fqdn:
+                return ("127.0.0.1", self.apps[role].port)
+        return None
+
+    def health_check(self, role: str, *, interval: int = 10, threshold: int = 3, **extra: Any) -> str:
+        config = {"Type": "HTTP", "FullyQualifiedDomainName": self.names[role], "Port": 80,
+                  "ResourcePath": "/healthz", "RequestInterval": interval, "FailureThreshold": threshold, **extra}
+        return self.route53.create_health_check(CallerReference=str(uuid.uuid4()),
+                                                HealthCheckConfig=config)["HealthCheck"]["Id"]
+
+    def records(self, primary_check: str, secondary_check: Optional[str] = None, ttl: int = 30) -> None:
+        changes = []
+        for role, check in (("PRIMARY", primary_check), ("SECONDARY", secondary_check)):
+            record = {"Name": self.record, "Type": "CNAME", "SetIdentifier": role.lower(), "Failover": role,
+                      "TTL": ttl, "ResourceRecords": [{"Value": self.names[role.lower()]}]}
+            if check:
+                record["HealthCheckId"] = check
+            changes.append({"Action": "CREATE", "ResourceRecordSet": record})
+        self.route53.change_resource_record_sets(HostedZoneId=self.zone_id, ChangeBatch={"Changes": changes})
+
+    def step(self, seconds: float = 10) -> None:
+        self.clock.advance(seconds)
+        self.evaluator.tick()
+
+    def healthy(self, check_id: str) -> Optional[bool]:
+        return self.evaluator.healthy(check_id)
+
+
+@pytest.fixture
+def world(client) -> Iterator[World]:
+    primary = AppStandIn("primary", "us-east-1").start()
+    secondary = AppStandIn("secondary", "us-west-2").start()
+    try:
+        yield World(client("route53"), primary, secondary)
+    finally:
+        primary.stop()
+        secondary.stop()
+
+
+def test_a_new_check_is_healthy_until_it_has_data(world):
+    world.apps["primary"].set_up(False)
+    check = world.health_check("primary")
+    world.evaluator.refresh()
+    state = world.evaluator.get(check)
+    assert state is not None and state.status() is True and state.has_data is False
+    world.evaluator.tick()  # first result: failure 1 of 3
+    assert world.healthy(check) is True and world.evaluator.get(check).has_data is True
+
+
+def test_status_changes_after_threshold_consecutive_results(world):
+    check = world.health_check("primary", threshold=3)
+    world.evaluator.tick()
+    world.apps["primary"].set_up(False)
+    world.step(10)
+    world.step(10)
+    assert world.healthy(check) is True
+    world.apps["primary"].set_up(True)  # a success resets the count
+    world.step(10)
+    world.apps["primary"].set_up(False)
+    world.step(10)
+    world.step(10)
+    assert world.healthy(check) is True
+    world.step(10)
+    assert world.healthy(check) is False
+    state = world.evaluator.get(check)
+    assert state.since == 60 and state.transitions[-1] == {"at": 60, "healthy": False, "detail": "HTTP 503"}
+    world.apps["primary"].set_up(True)
+    world.step(10)
+    world.step(10)
+    assert world.healthy(check) is False
+    world.step(10)
+    assert world.healthy(check) is True and world.evaluator.get(check).since == 90
+
+
+def test_probes_follow_the_request_interval(world):
+    check = world.health_check("primary", interval=30, threshold=1)
+    world.evaluator.tick()
+    world.apps["primary"].set_mode("closed")
+    world.step(29)
+    assert world.healthy(check) is True and world.evaluator.get(check).last_probe_at == 0
+    world.step(1)
+    assert world.healthy(check) is False and "connect" in world.evaluator.get(check).last_detail
+
+
+def test_inverted_check_is_unhealthy_while_the_endpoint_is_up(world):
+    check = world.health_check("primary", threshold=2)
+    world.evaluator.tick()
+    world.route53.update_health_check(HealthCheckId=check, Inverted=True)
+    world.step()
+    assert world.healthy(check) is True
+    world.step()
+    assert world.healthy(check) is False
+    world.route53.update_health_check(HealthCheckId=check, Inverted=False)
+    world.step()
+    world.step()
+    assert world.healthy(check) is True
+
+
+def test_disabled_check_is_always_healthy(world):
+    check = world.health_check("primary", threshold=1, Disabled=True)
+    world.apps["primary"].set_mode("closed")
+    for _ in range(3):
+        world.step()
+    assert world.healthy(check) is True
+    assert world.evaluator.get(check).has_data is False  # not probed at all
+
+
+def test_unknown_name_is_unhealthy(world):
+    check = world.route53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig={
+        "Type": "HTTP", "FullyQualifiedDomainName": "nowhere.invalid", "Port": 80, "ResourcePath": "/",
+        "RequestInterval": 10, "FailureThreshold": 1})["HealthCheck"]["Id"]
+    world.evaluator.tick()
+    assert world.healthy(check) is False and "does not resolve" in world.evaluator.get(check).last_detail
+
+
+def test_failover_answers_follow_route53(world):
+    primary_check = world.health_check("primary", threshold=1)
+    secondary_check = world.health_check("secondary", threshold=1)
+    world.records(primary_check, secondary_check)
+    world.evaluator.tick()
+    assert world.dns.authoritative(world.record)["answer"] == "PRIMARY"
+    world.apps["primary"].set_up(False)
+    world.step()
+    answer = world.dns.authoritative(world.record)
+    assert answer["answer"] == "SECONDARY" and answer["values"] == [world.names["secondary"]]
+    assert answer["since"] == 10
+    world.apps["secondary"].set_up(False)
+    world.step()
+    both = world.dns.authoritative(world.record)
+    assert both["answer"] == "PRIMARY" and "both unhealthy" in both["reason"]
+    world.apps["primary"].set_up(True)
+    world.step()
+    assert world.dns.authoritative(world.record)["answer"] == "PRIMARY"
+
+
+def test_resolver_keeps_an_answer_for_its_ttl(world):
+    primary_check = world.health_check("primary", threshold=1)
+    world.records(primary_check, ttl=30)
+    world.evaluator.tick()
+    first = world.dns.resolve(world.record)
+    assert first["answer"] == "PRIMARY" and first["cached"] is False
+    world.apps["primary"].set_up(False)
+    world.step(10)  # t=10: the next probe fails, the primary is unhealthy
+    assert world.dns.authoritative(world.record)["answer"] == "SECONDARY"
+    cached = world.dns.resolve(world.record)
+    assert cached["answer"] == "PRIMARY" and cached["cached"] is True and cached["expires_in"] == pytest.approx(20)
+    world.clock.advance(20)  # t=30: the cached answer expires
+    fresh = world.dns.resolve(world.record)
+    assert fresh["answer"] == "SECONDARY" and fresh["cached"] is False and fresh["resolved_since"] == 30
+
+
+def test_evaluator_thread_starts_and_stops(world):
+    check = world.health_check("primary", threshold=1, interval=10)
+    world.evaluator.tick_seconds = 0.01
+    world.evaluator.start()
+    try:
+        world.apps["primary"].set_up(False)
+        world.clock.advance(10)
+        deadline = time.monotonic() + 5
+        while world.healthy(check) is not False and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert world.healthy(check) is False
+    finally:
+        world.evaluator.stop()
+    assert world.evaluator._thread is None
