@@ -30,13 +30,17 @@ pytestmark = pytest.mark.slow  # starts sandboxes (servers, a subprocess)
 
 @pytest.fixture(scope="module", params=["dev", "dr"])
 def sandbox(request, tmp_path_factory) -> Iterator[Sandbox]:
+    before = set(threading.enumerate())  # other tests' event loops may leave asyncio_ workers
     with Sandbox(request.param, tmp_path_factory.mktemp(f"sandbox-{request.param}"), TIME_SCALE) as running:
         ports = running.ports()
         yield running
     # Everything the sandbox started has stopped (Pulumi's executor threads included).
     ours = ("sandbox-", "app-", "fault-proxy", "asyncio_")
-    assert wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith(ours)], timeout=3), \
-        [t.name for t in threading.enumerate() if t.name.startswith(ours)]
+
+    def leftovers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t not in before and t.name.startswith(ours)]
+
+    assert wait_for(lambda: not leftovers(), timeout=3), leftovers()
     assert len(ports) == 6 and not any(port_open(port) for port in ports)
 
 
