@@ -39,9 +39,9 @@ class S3Options:
     ``load_file`` and for saves larger than ``multipart_threshold``.
     """
 
-    connect_timeout: float = 1.0
+    connect_timeout: float = 0.5
     read_timeout: float = 10.0
-    metadata_timeout: float = 1.0
+    metadata_timeout: float = 0.5
     retry_mode: str = "standard"
     max_attempts: int = 3
     multipart_threshold: int = 8 * MiB

@@ -303,11 +303,13 @@ class CheckpointStore:
                 for _ in range(_COMMIT_ATTEMPTS):
                     built = make(region, version, content)
                     key = mf.manifest_key(self.prefix, name, version)
+                    encoded = mf.encode(built)
                     try:
-                        self._call(region, self._backends[region].put_if_absent, key,
-                                   mf.encode(built))
+                        self._call(region, self._backends[region].put_if_absent, key, encoded)
                         break
                     except ConflictError:
+                        if self._own_commit(region, key, encoded):
+                            break
                         logger.info("manifest %s already exists; retrying with a new version", key)
                         version = mf.new_version(deleted=deleted)
                 else:
@@ -334,6 +336,21 @@ class CheckpointStore:
         if not self.policy.write_failover and len(self._backends) > 1:
             failures.append("write failover is off (S3Options.write_failover=False)")
         raise RegionUnavailable(f"could not save {name!r}: " + "; ".join(failures))
+
+    def _own_commit(self, region: str, key: str, encoded: bytes) -> bool:
+        """Whether the manifest already at ``key`` is byte for byte the one this call is
+        committing: an earlier attempt of the same conditional PUT took effect but its
+        response was lost (a 5xx or a timeout after the write, then a retry that got 412).
+        Version ids carry a random part, so no other writer makes the same bytes."""
+        try:
+            existing = self._call(region, self._backends[region].get, key)
+        except RecoveryError as exc:
+            logger.info("cannot read back %s after a conflict: %s", key, exc)
+            return False
+        if existing == encoded:
+            logger.info("manifest %s was already committed by a retried request", key)
+            return True
+        return False
 
     # -- loading --------------------------------------------------------------------------
     def load(self, name: str, *, version: str | None = None, allow_pickle: bool = False) -> Any:

@@ -204,7 +204,7 @@ def test_clients_are_created_lazily_with_bounded_timeouts():
         backend.get("k")
     assert len(made) == 1
     assert made[0]["region_name"] == "eu-west-1" and made[0]["endpoint_url"] == "http://127.0.0.1:9"
-    assert made[0]["config"].read_timeout == 0.8 and made[0]["config"].connect_timeout == 1.0
+    assert made[0]["config"].read_timeout == 0.8 and made[0]["config"].connect_timeout == 0.5
     with pytest.raises(CheckpointNotFound):
         backend.put("k", b"x")  # content goes through the transfer client
     assert len(made) == 2 and made[1]["config"].read_timeout == 7
