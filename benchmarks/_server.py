@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from typing import Any, Iterator
+
+from tests.support.moto_process import moto_process
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -27,12 +23,6 @@ def use_fake_credentials() -> None:
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "DR_PLATFORM"):
         os.environ.pop(key, None)
     os.environ.update(FAKE_AWS_ENV)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class MotoServer:
@@ -74,29 +64,8 @@ class MotoServer:
 
 @contextlib.contextmanager
 def moto_server(*, startup: float = 30.0) -> Iterator[MotoServer]:
-    """``python -m moto.server`` on a free loopback port, stopped (and waited for) on exit."""
+    """``python -m moto.server`` on a free loopback port (the test suite's launcher),
+    stopped and waited for on exit."""
     use_fake_credentials()
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **FAKE_AWS_ENV})
-    try:
-        deadline = time.monotonic() + startup
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto server exited with {proc.returncode} while starting")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1):
-                    break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield MotoServer(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with moto_process(startup=startup) as process:
+        yield MotoServer(process.port)

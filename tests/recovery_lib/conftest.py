@@ -10,17 +10,6 @@ from recovery_lib import CheckpointStore
 from tests.recovery_lib.moto_helpers import FAKE_AWS_ENV, PRIMARY_REGION, S3Pair
 
 
-@pytest.fixture(scope="session", autouse=True)
-def fake_aws_credentials() -> Iterator[None]:
-    """Fake credentials and no config files: nothing can reach real AWS."""
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "DR_PLATFORM"):
-            mp.delenv(key, raising=False)
-        for key, value in FAKE_AWS_ENV.items():
-            mp.setenv(key, value)
-        yield
-
-
 @pytest.fixture(scope="module")
 def aws_mock() -> Iterator[Any]:
     """moto's in-process mock for a whole module, plus a shared boto3 Session (client

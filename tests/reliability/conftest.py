@@ -8,25 +8,13 @@ import pytest
 
 from recovery_lib import CheckpointStore, S3Options
 from tests.recovery_lib.moto_helpers import (
-    FAKE_AWS_ENV,
     PRIMARY_REGION,
     SECONDARY_REGION,
     create_bucket,
     descriptor,
     unique,
 )
-from tests.reliability.moto_process import MotoProcess, moto_process
-
-
-@pytest.fixture(scope="session", autouse=True)
-def fake_aws_credentials() -> Iterator[None]:
-    """Fake credentials and no config files: nothing can reach real AWS."""
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "DR_PLATFORM"):
-            mp.delenv(key, raising=False)
-        for key, value in FAKE_AWS_ENV.items():
-            mp.setenv(key, value)
-        yield
+from tests.support.moto_process import MotoProcess, moto_process
 
 
 @pytest.fixture(scope="module")

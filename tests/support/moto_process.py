@@ -1,4 +1,4 @@
-"""A moto server in its own process on 127.0.0.1 (the reliability suite's offline S3).
+"""A moto server in its own process on 127.0.0.1 (the offline S3 of the reliability suite and the benchmarks).
 
 Its own process, not a thread of the test process: the suite forks and SIGKILLs savers and
 runs several writer processes, and a server sharing the test's GIL would skew both.
