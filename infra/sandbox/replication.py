@@ -48,6 +48,7 @@ import botocore.exceptions
 from infra.sandbox.aws_mocks import FAKE_CREDENTIALS
 from infra.sandbox.clock import Clock
 from infra.sandbox.moto_backend import S3Backend, Version
+from infra.sandbox.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +142,7 @@ class ReplicationEmulator:
         self._paused: set[str] = set()  # source buckets; "*" = all
         self._replicas: set[tuple[str, str]] = set()  # (bucket, version id) the emulator wrote
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._loop = Periodic("sandbox-replication", self.cycle, lambda: self.poll_seconds)
         self.replicated = 0
         self.failed: list[dict[str, Any]] = []
         self.last_latency: Optional[float] = None
@@ -151,24 +151,11 @@ class ReplicationEmulator:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "ReplicationEmulator":
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sandbox-replication", daemon=True)
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.cycle()
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                logger.warning("replication cycle failed: %s", exc)
-            self._stop.wait(self.poll_seconds)
+        self._loop.stop()
 
     # -- faults -------------------------------------------------------------------------------
     def pause(self, bucket: Optional[str] = None) -> None:

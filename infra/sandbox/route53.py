@@ -37,9 +37,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import botocore.exceptions
 
 from infra.sandbox.clock import Clock
+from infra.sandbox.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -107,33 +107,18 @@ class HealthCheckEvaluator:
         self._refreshed_at: Optional[float] = None
         self._checks: dict[str, CheckState] = {}
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._loop = Periodic("sandbox-health-checks", self.tick, lambda: self.tick_seconds)
         self.listeners: list[Callable[[], None]] = []  # called after every tick (the DNS resolver)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "HealthCheckEvaluator":
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="sandbox-health-checks", daemon=True)
-        self._thread.start()
+        # In the background the checks are re-read at most every 0.5 s: an idle sandbox stays cheap.
+        self.refresh_seconds = max(self.refresh_seconds, 0.5)
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        self.refresh_seconds = max(self.refresh_seconds, 0.5)
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except botocore.exceptions.BotoCoreError as exc:
-                logger.warning("health-check tick failed: %s", exc)
-            except botocore.exceptions.ClientError as exc:
-                logger.warning("health-check tick failed: %s", exc)
-            self._stop.wait(self.tick_seconds)
+        self._loop.stop()
 
     # -- evaluation -----------------------------------------------------------------------------
     def refresh(self) -> None:

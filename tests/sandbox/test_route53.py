@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any, Iterator, Optional
@@ -195,4 +196,4 @@ def test_evaluator_thread_starts_and_stops(world):
         assert world.healthy(check) is False
     finally:
         world.evaluator.stop()
-    assert world.evaluator._thread is None
+    assert not [t for t in threading.enumerate() if t.name == "sandbox-health-checks" and t.is_alive()]
