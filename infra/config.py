@@ -36,6 +36,9 @@ _VPC_ID_RE = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _SUBNET_ID_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*/$")
+# Pulumi.yaml's default for standbyCapacity: "the strategy's default" (a declared key without
+# a default would be required in every stack, pulumi/pulumi#21797).
+STANDBY_DEFAULT = -1
 _ACM_ARN_RE = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 
 
@@ -262,6 +265,12 @@ def _parse_dns(value: Any) -> Optional[DnsConfig]:
     threshold = _int("dns.failureThreshold", obj.get("failureThreshold", 3), 1, 10)
     ttl = _int("dns.ttl", obj.get("ttl", 60), *TTL_RANGE)
     alias = _bool("dns.alias", obj.get("alias", False))
+    if not alias and zone_name is not None and record.rstrip(".").lower() == zone_name.rstrip(".").lower():
+        raise ConfigError(
+            f"{_key('dns.recordName')} {record!r} is the zone apex of {_key('dns.zoneName')}={zone_name!r}, and "
+            "Route 53 rejects a CNAME at the zone apex; set dns.alias to true (an alias A record to the "
+            "load balancer) or use a name below the apex such as app." + zone_name.rstrip(".")
+        )
 
     certs = obj.get("certificateArns")
     if protocol == "HTTPS":
@@ -343,6 +352,12 @@ def parse_config(
 
     primary_capacity = values["primary_capacity"]
     standby_raw = raw.get("standbyCapacity")
+    if standby_raw not in (None, "") and not isinstance(standby_raw, bool):
+        try:
+            if int(str(standby_raw).strip(), 10) == STANDBY_DEFAULT:
+                standby_raw = None  # Pulumi.yaml's default: the strategy decides
+        except ValueError:
+            pass  # _int below names the bad value
     if strategy == "pilot-light":
         standby = 0 if standby_raw in (None, "") else _int("standbyCapacity", standby_raw, 0, 0)
     else:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
-import yaml
 from google.protobuf import json_format
 from pulumi import runtime
 from pulumi.runtime import mocks as pulumi_mocks
@@ -28,6 +27,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import stack_config
+from infra.stack_config import SecureValue
 from recovery_lib.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,30 +150,13 @@ class _EngineLog(logging.Handler):
 
 
 def load_stack_config(stack: str, root: Path = ROOT) -> dict[str, Any]:
-    """``Pulumi.<stack>.yaml`` over ``Pulumi.yaml``'s declared defaults, as the CLI merges them.
+    """``Pulumi.<stack>.yaml`` over ``Pulumi.yaml``, merged and checked as the CLI does
+    (required keys, declared types, secrets: see :mod:`infra.stack_config`).
 
     Keys come back fully qualified (``dr-platform:strategy``, ``aws:region``); values keep
-    their YAML types (objects stay dicts).
+    their YAML types (objects stay dicts); ``secure:`` values are :class:`SecureValue`.
     """
-    project_file = root / "Pulumi.yaml"
-    stack_file = root / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        available = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
-        raise ConfigError(f"no stack file {stack_file.name}; stacks: {', '.join(available) or 'none'}")
-    project = yaml.safe_load(project_file.read_text())
-    name = project["name"]
-    merged: dict[str, Any] = {}
-    for key, spec in (project.get("config") or {}).items():
-        qualified = key if ":" in key else f"{name}:{key}"
-        if isinstance(spec, Mapping):
-            if "default" in spec:
-                merged[qualified] = spec["default"]
-            elif "value" in spec:
-                merged[qualified] = spec["value"]
-        else:
-            merged[qualified] = spec
-    merged.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
-    return merged
+    return stack_config.load_stack_config(stack, root)
 
 
 def _engine_value(value: Any) -> str:
@@ -192,12 +176,19 @@ def run_program(
 ) -> ProgramRun:
     """Run ``program`` for ``stack`` under ``mocks``; raise what the program raises."""
     config = load_stack_config(stack)
+    secret_keys = [k for k, v in config.items() if isinstance(v, SecureValue)]
+    undecryptable = sorted(k for k in secret_keys if (config_overrides or {}).get(k) is None)
+    if undecryptable:
+        raise ConfigError(
+            f"stack {stack!r} sets {', '.join(undecryptable)} as secure values, which an offline run "
+            "cannot decrypt; pass a plaintext value for each in config_overrides"
+        )
     for key, value in (config_overrides or {}).items():
         if value is None:
             config.pop(key, None)
         else:
             config[key] = value
-    runtime.set_all_config({k: _engine_value(v) for k, v in config.items()}, [])
+    runtime.set_all_config({k: _engine_value(v) for k, v in config.items()}, secret_keys)
     monitor = RecordingMonitor(mocks)
     engine_log = _EngineLog()
     logger = logging.getLogger(f"{__name__}.engine.{stack}")
