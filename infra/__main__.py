@@ -15,7 +15,7 @@ from pulumi.runtime import config as runtime_config
 
 from infra.checkpoint_bucket import CheckpointBucket, CheckpointBucketArgs
 from infra.config import NAMESPACE, PlatformConfig, parse_config
-from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry
+from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry, worst_case_failover
 from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
 from infra.fault_injection import FaultInjection, FaultInjectionArgs
 from infra.job_role import JobRole, JobRoleArgs
@@ -260,7 +260,10 @@ def main() -> None:
         pulumi.export("primaryHealthCheckId", dns.health_check_id)
         pulumi.export("primaryRecordFqdn", dns.primary_record.fqdn)
         pulumi.export("secondaryRecordFqdn", dns.secondary_record.fqdn)
-        pulumi.export("estimatedFailoverSeconds", estimated_failover_seconds(config))
+        pulumi.export("estimatedFailoverSeconds", estimated_failover_seconds(config))  # best case
+        worst = worst_case_failover(config)
+        pulumi.export("worstCaseFailoverSeconds", worst["total"] if worst else None)
+        pulumi.export("worstCaseFailoverParts", worst)
     if fis is not None:
         pulumi.export("fisExperimentTemplates", fis.templates)
 

@@ -392,12 +392,15 @@ def parse_config(
 
     dns = _parse_dns(raw.get("dns"))
     if dns is not None:
-        budget = dns.request_interval * dns.failure_threshold + dns.effective_ttl
-        if budget > values["rto_seconds"]:
+        from infra.failover_budget import worst_case
+
+        worst = worst_case(dns)
+        if worst.total_seconds > values["rto_seconds"]:
+            parts = ", ".join(f"{k} {v} s" for k, v in worst.as_dict().items() if k != "total")
             raise ConfigError(
-                f"DNS failover alone takes about {budget} s (dns.requestInterval × dns.failureThreshold "
-                f"+ TTL) which exceeds {_key('rtoSeconds')}={values['rto_seconds']}; "
-                "lower the interval, threshold or TTL, or raise the RTO target"
+                f"DNS failover can take up to {worst.total_seconds} s in the worst case ({parts}), which "
+                f"exceeds {_key('rtoSeconds')}={values['rto_seconds']}; lower dns.requestInterval, "
+                "dns.failureThreshold or dns.ttl, or raise the RTO target"
             )
 
     return PlatformConfig(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from infra.config import PlatformConfig
-from recovery_lib.budget import failover_budget
+from infra.failover_budget import best_case_seconds, worst_case
 
 DESCRIPTOR_VERSION = 1
 
@@ -20,15 +20,13 @@ def region_entry(*, name: str, bucket: str, kms_key_arn: Optional[str], asg_name
 
 
 def estimated_failover_seconds(config: PlatformConfig) -> Optional[int]:
-    """interval × threshold + the effective TTL; None without DNS failover."""
-    if config.dns is None:
-        return None
-    return failover_budget(
-        request_interval=config.dns.request_interval,
-        failure_threshold=config.dns.failure_threshold,
-        ttl=config.dns.ttl,
-        alias=config.dns.alias,
-    ).dns_failover_seconds
+    """Best case: interval × threshold + the effective TTL; None without DNS failover."""
+    return None if config.dns is None else best_case_seconds(config.dns)
+
+
+def worst_case_failover(config: PlatformConfig) -> Optional[dict[str, int]]:
+    """Worst case with its parts (``total`` included); None without DNS failover."""
+    return None if config.dns is None else worst_case(config.dns).as_dict()
 
 
 def build_descriptor(
@@ -58,6 +56,9 @@ def build_descriptor(
             "request_interval": config.dns.request_interval,
             "failure_threshold": config.dns.failure_threshold,
             "estimated_failover_seconds": estimated_failover_seconds(config),
+            # optional (readers of older descriptors do without): the upper bound and its parts
+            "worst_case_failover_seconds": worst_case(config.dns).total_seconds,
+            "worst_case_failover_parts": worst_case_failover(config),
         }
     return {
         "version": DESCRIPTOR_VERSION,

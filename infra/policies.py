@@ -23,7 +23,17 @@ JOB_OBJECT_ACTIONS = (
     "s3:AbortMultipartUpload",
     "s3:ListMultipartUploadParts",
 )
-JOB_BUCKET_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions")
+# s3:ListBucket on the bucket, with no condition: S3 answers a HEAD/GET of a missing key with
+# 404 only when the caller may s3:ListBucket the bucket, else 403 (S3 API Reference,
+# HeadObject, "Permissions"). The store HEADs before each new blob and tells "absent" (404)
+# from "forbidden" (403 -> ConfigError). A HEAD carries no s3:prefix, so a ListBucket grant
+# conditioned on s3:prefix does not count for it (IAM condition operators: a condition on a
+# key absent from the request does not match). Trade-off: jobs may list every key name in
+# the two checkpoint buckets, which hold nothing but checkpoints.
+JOB_LIST_BUCKET_ACTIONS = ("s3:ListBucket",)
+# Version listings stay limited to the checkpoint prefix (they always carry one).
+JOB_LIST_VERSIONS_ACTIONS = ("s3:ListBucketVersions",)
+JOB_BUCKET_ACTIONS = JOB_LIST_BUCKET_ACTIONS + JOB_LIST_VERSIONS_ACTIONS
 JOB_KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 # AWS's documented replication-role permissions (S3 User Guide, "Setting up permissions").
@@ -177,9 +187,16 @@ def job_role_policy(*, bucket_arns: Sequence[str], prefix: str, key_arns: Sequen
         raise ValueError("a job role needs at least one bucket")
     statements: list[dict[str, Any]] = [
         {
-            "Sid": "ListCheckpointPrefix",
+            # Unconditioned, so that HEAD/GET of a missing key is 404, not 403 (see above).
+            "Sid": "ListCheckpointBuckets",
             "Effect": "Allow",
-            "Action": list(JOB_BUCKET_ACTIONS),
+            "Action": list(JOB_LIST_BUCKET_ACTIONS),
+            "Resource": list(bucket_arns),
+        },
+        {
+            "Sid": "ListCheckpointVersions",
+            "Effect": "Allow",
+            "Action": list(JOB_LIST_VERSIONS_ACTIONS),
             "Resource": list(bucket_arns),
             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
         },

@@ -10,6 +10,12 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from infra.failover_budget import (
+    TARGET_GROUP_HEALTHY_THRESHOLD,
+    TARGET_GROUP_INTERVAL_SECONDS,
+    TARGET_GROUP_UNHEALTHY_THRESHOLD,
+)
+
 # TLS policy for HTTPS listeners: TLS 1.2+ with forward secrecy (AWS's recommended default).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -189,9 +195,9 @@ class RegionalCompute(pulumi.ComponentResource):
                 "enabled": True,
                 "path": lb.health_path,
                 "matcher": "200-399",
-                "interval": 10,
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 2,
+                "interval": TARGET_GROUP_INTERVAL_SECONDS,
+                "healthy_threshold": TARGET_GROUP_HEALTHY_THRESHOLD,
+                "unhealthy_threshold": TARGET_GROUP_UNHEALTHY_THRESHOLD,
             },
             deregistration_delay=30,
             opts=child,

@@ -11,7 +11,9 @@ same shape (plus its own ``sandbox`` section, kept in :attr:`Platform.extra`)::
      "replication": {"role_arn": str, "rtc": bool, "two_way": bool},
      "dns": null | {"zone_id": str, "record_name": str, "ttl": int,
                     "primary_health_check_id": str, "request_interval": int,
-                    "failure_threshold": int, "estimated_failover_seconds": int},
+                    "failure_threshold": int, "estimated_failover_seconds": int,
+                    "worst_case_failover_seconds": int (optional),
+                    "worst_case_failover_parts": {part: int} (optional)},
      "alerts_topic_arn": str,
      "targets": {"rto_seconds": int, "rpo_seconds": int}}
 
@@ -72,7 +74,8 @@ class DnsSpec:
     primary_health_check_id: str
     request_interval: int
     failure_threshold: int
-    estimated_failover_seconds: int
+    estimated_failover_seconds: int  # best case
+    worst_case_failover_seconds: int | None = None  # upper bound (optional field)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,6 +238,10 @@ def _parse(data: Any, *, where: str, source: str | None = None) -> Platform:
                                         low=1, high=10),
             estimated_failover_seconds=r.integer(d, "estimated_failover_seconds",
                                                  "dns.estimated_failover_seconds", low=0),
+            # optional: descriptors written before the worst case was exported lack it
+            worst_case_failover_seconds=(
+                r.integer(d, "worst_case_failover_seconds", "dns.worst_case_failover_seconds", low=0)
+                if d.get("worst_case_failover_seconds") is not None else None),
         )
     t = r.obj(data, "targets", "targets")
     targets = Targets(rto_seconds=r.integer(t, "rto_seconds", "targets.rto_seconds", low=1),

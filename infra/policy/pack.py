@@ -182,8 +182,9 @@ POLICIES: list[Policy] = [
     StackValidationPolicy(
         name="route53-failover-budget",
         description=(
-            "Route 53 failover time, health-check interval x failure threshold + record TTL, is within "
-            "the stack's RTO target (no checkov / trivy id)."
+            "Route 53 worst-case failover time (target group interval x unhealthy threshold + health-check "
+            "interval x failure threshold + 4 s + 2 s probe timeout + TTL + one TTL of stale caches) is "
+            "within the stack's RTO target (no checkov / trivy id)."
         ),
         validate=route53.validate_failover_budget,
         config_schema=_schema(

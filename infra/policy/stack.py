@@ -28,6 +28,9 @@ ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED_POLICY = "aws:iam/policy:Policy"
 RECORD = "aws:route53/record:Record"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
 
 
 def describe(resource: Any) -> str:

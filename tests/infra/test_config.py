@@ -124,3 +124,22 @@ def test_bad_config_names_the_key_the_value_and_what_is_allowed(changes, words):
     message = str(excinfo.value)
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
+
+
+def test_the_rto_is_checked_against_the_worst_case_failover():
+    """Best case 10 x 3 + 30 = 60 s fits an RTO of 100 s; the worst case (116 s) does not."""
+    dns = {**DNS, "requestInterval": 10, "failureThreshold": 3, "ttl": 30}
+    assert parse(dns=dns, rtoSeconds=116).dns.ttl == 30
+    with pytest.raises(ConfigError) as info:
+        parse(dns=dns, rtoSeconds=100)
+    message = str(info.value)
+    for part in ("up to 116 s", "target_group 20 s", "detection 30 s", "probe_timeout 6 s", "ttl 30 s",
+                 "stale_cache 30 s", "rtoSeconds=100"):
+        assert part in message
+
+
+def test_a_cname_at_the_zone_apex_is_refused():
+    with pytest.raises(ConfigError) as info:
+        parse(dns={"zoneName": "example.com", "recordName": "example.com.", "alias": False})
+    assert "'example.com.'" in str(info.value) and "dns.alias to true" in str(info.value)
+    assert parse(dns={"zoneName": "example.com", "recordName": "example.com", "alias": True}).dns.alias

@@ -189,7 +189,10 @@ def test_job_role_reads_and_writes_the_checkpoint_prefix_only(stack, request):
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     buckets = [bucket_resource(run, r, "bucket", BUCKET).state["arn"] for r in ("primary", "secondary")]
     assert by_sid["ReadWriteCheckpoints"]["Resource"] == [f"{b}/checkpoints/*" for b in buckets]
-    assert by_sid["ListCheckpointPrefix"]["Condition"]["StringLike"]["s3:prefix"] == ["checkpoints/", "checkpoints/*"]
+    # HEAD of a missing key is 404 only with an unconditioned s3:ListBucket (test_aws_facts)
+    assert by_sid["ListCheckpointBuckets"]["Action"] == ["s3:ListBucket"]
+    assert by_sid["ListCheckpointBuckets"]["Resource"] == buckets and "Condition" not in by_sid["ListCheckpointBuckets"]
+    assert by_sid["ListCheckpointVersions"]["Condition"]["StringLike"]["s3:prefix"] == ["checkpoints/", "checkpoints/*"]
     assert ("UseCheckpointKeys" in by_sid) == (stack == "dr")
     profile = run.one("aws:iam/instanceProfile:InstanceProfile", "jobs-profile")
     assert profile.inputs["role"] == run.one("aws:iam/role:Role", "jobs-role").state["name"]
@@ -302,7 +305,14 @@ def test_platform_descriptor_matches_the_contract(stack, request):
             "request_interval": 10,
             "failure_threshold": 3,
             "estimated_failover_seconds": 60,
+            # 20 s target group (10 s x 2) + 30 s (10 s x 3) + 6 s probe timeout + 30 s TTL + 30 s stale caches
+            "worst_case_failover_seconds": 116,
+            "worst_case_failover_parts": {"target_group": 20, "detection": 30, "probe_timeout": 6, "ttl": 30,
+                                          "stale_cache": 30, "total": 116},
         }
+        assert run.outputs["estimatedFailoverSeconds"] == 60
+        assert run.outputs["worstCaseFailoverSeconds"] == 116
+        assert run.outputs["worstCaseFailoverParts"] == dns["worst_case_failover_parts"]
     # JSON all the way down: this is what `pulumi stack output platform --json` hands to jobs.
     assert json.loads(json.dumps(platform)) == platform
 

@@ -293,14 +293,31 @@ def test_failover_budget_over_the_stacks_rto_fails(dr):
     run = mutated(dr, lambda r: set_prop(r.one(RECORD, "failover-primary"), "ttl", 600))
     v = one(run, "route53-failover-budget")
     assert "aws:route53/record:Record 'failover-primary'" in v.message
-    assert "10 s x 3" in v.message and "600 s TTL = 630 s" in v.message
+    assert "20 s target group" in v.message and "10 s x 3" in v.message and "6 s probe timeout" in v.message
+    assert "600 s TTL + 600 s stale caches = 1256 s in the worst case" in v.message
     assert "RTO target of 300 s (stack config dr-platform:rtoSeconds)" in v.message
     assert "lower request_interval" in v.message
 
 
 def test_failover_budget_over_a_configured_rto_fails(dr):
     v = one(dr, "route53-failover-budget", {"route53-failover-budget": {"rtoSeconds": 45}})
-    assert "= 60 s" in v.message and "RTO target of 45 s (policy config rtoSeconds)" in v.message
+    assert "= 116 s in the worst case" in v.message and "RTO target of 45 s (policy config rtoSeconds)" in v.message
+
+
+def test_failover_budget_judges_the_worst_case_not_the_best(dr):
+    """Best case 10 x 3 + 30 = 60 s fits an RTO of 100 s; the worst case, 116 s, does not."""
+    assert violations_of(dr, "route53-failover-budget", {"route53-failover-budget": {"rtoSeconds": 116}}) == []
+    v = one(dr, "route53-failover-budget", {"route53-failover-budget": {"rtoSeconds": 100}})
+    assert "= 116 s in the worst case" in v.message
+
+
+def test_failover_budget_counts_the_slowest_target_group(dr):
+    def slow(run):
+        group = run.one("aws:lb/targetGroup:TargetGroup", "primary-compute-tg")
+        set_prop(group, "healthCheck", {**group.inputs["healthCheck"], "interval": 300, "unhealthyThreshold": 10})
+
+    v = one(mutated(dr, slow), "route53-failover-budget")
+    assert "3000 s target group (aws:lb/targetGroup:TargetGroup 'primary-compute-tg')" in v.message
 
 
 # -- stack level ---------------------------------------------------------------------------

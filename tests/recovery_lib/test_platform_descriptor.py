@@ -123,3 +123,17 @@ def test_unreadable_or_malformed_files(tmp_path):
 
 def test_endpoint_url_may_be_omitted():
     assert load_platform(_without("regions.secondary.endpoint_url")).secondary.endpoint_url is None
+
+
+def test_worst_case_failover_is_an_optional_dns_field():
+    """Descriptors written before the worst case was exported still parse (None)."""
+    base = valid()
+    base["dns"] = {"zone_id": "Z1", "record_name": "r", "ttl": 30, "primary_health_check_id": "h",
+                   "request_interval": 10, "failure_threshold": 3, "estimated_failover_seconds": 60}
+    assert load_platform(base).dns.worst_case_failover_seconds is None
+    base["dns"]["worst_case_failover_seconds"] = 116
+    base["dns"]["worst_case_failover_parts"] = {"total": 116}
+    assert load_platform(base).dns.worst_case_failover_seconds == 116
+    base["dns"]["worst_case_failover_seconds"] = "soon"
+    with pytest.raises(ConfigError, match="dns.worst_case_failover_seconds"):
+        load_platform(base)
