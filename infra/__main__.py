@@ -17,7 +17,7 @@ from infra.checkpoint_bucket import CheckpointBucket, CheckpointBucketArgs
 from infra.config import NAMESPACE, PlatformConfig, parse_config
 from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry, worst_case_failover
 from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
-from infra.fault_injection import FaultInjection, FaultInjectionArgs
+from infra.fault_injection import FaultInjection, FaultInjectionArgs, fis_target_tag
 from infra.job_role import JobRole, JobRoleArgs
 from infra.monitoring import ROUTE53_METRICS_REGION, Alerts, AlertsArgs
 from infra.regional_compute import LoadBalancing, RegionalCompute, RegionalComputeArgs
@@ -43,17 +43,40 @@ def provider(name: str, region: str, role: str, config: PlatformConfig) -> aws.P
     )
 
 
-def network(config: PlatformConfig, role: str, prov: aws.Provider) -> tuple[pulumi.Output[str], pulumi.Output[list]]:
-    """The configured VPC and subnets, or the region's default VPC and its subnets."""
+def network(
+    config: PlatformConfig, role: str, prov: aws.Provider
+) -> tuple[pulumi.Output[str], pulumi.Output[list], pulumi.Output[list]]:
+    """(VPC, instance subnets, load balancer subnets): the configured ones, or the region's default VPC.
+
+    In the default VPC only the default subnets of availability zones that offer the
+    instance type qualify (us-east-1e, for one, offers no t3): EC2's instance-type offerings
+    are looked up at deploy time, so the Auto Scaling group never lands in such a zone. The
+    default subnets are public; the load balancer uses the same ones (it must be in every
+    zone its targets are in).
+    """
     configured = config.networks.get(role)
     if configured is not None:
-        return pulumi.Output.from_input(configured.vpc_id), pulumi.Output.from_input(list(configured.subnet_ids))
+        return (
+            pulumi.Output.from_input(configured.vpc_id),
+            pulumi.Output.from_input(list(configured.subnet_ids)),
+            pulumi.Output.from_input(list(configured.public_subnet_ids)),
+        )
     opts = pulumi.InvokeOutputOptions(provider=prov)
     vpc = aws.ec2.get_vpc_output(default=True, opts=opts)
-    subnets = aws.ec2.get_subnets_output(
-        filters=[{"name": "vpc-id", "values": [vpc.id]}, {"name": "default-for-az", "values": ["true"]}], opts=opts
+    offered = aws.ec2.get_instance_type_offerings_output(
+        location_type="availability-zone",
+        filters=[{"name": "instance-type", "values": [config.instance_type]}],
+        opts=opts,
     )
-    return vpc.id, subnets.ids
+    subnets = aws.ec2.get_subnets_output(
+        filters=[
+            {"name": "vpc-id", "values": [vpc.id]},
+            {"name": "default-for-az", "values": ["true"]},
+            {"name": "availability-zone", "values": offered.locations},
+        ],
+        opts=opts,
+    )
+    return vpc.id, subnets.ids, subnets.ids
 
 
 def main() -> None:
@@ -85,6 +108,8 @@ def main() -> None:
                 protect=config.protect_data,
                 account_id=identity.account_id,
                 partition=partition.partition,
+                # AWS FIS's aws:s3:bucket-pause-replication only selects buckets by tag
+                extra_tags=dict([fis_target_tag(config)]) if config.fis and role == "primary" else {},
             ),
             opts=opts,
         )
@@ -118,14 +143,12 @@ def main() -> None:
 
     # -- compute ---------------------------------------------------------------------------
     compute: dict[str, RegionalCompute] = {}
-    networks: dict[str, tuple[pulumi.Output[str], pulumi.Output[list]]] = {}
     capacities = {"primary": config.primary_capacity, "secondary": config.standby_capacity}
     for role, prov, opts in (
         ("primary", primary_provider, on_primary),
         ("secondary", secondary_provider, on_secondary),
     ):
-        vpc_id, subnet_ids = network(config, role, prov)
-        networks[role] = (vpc_id, subnet_ids)
+        vpc_id, subnet_ids, lb_subnet_ids = network(config, role, prov)
         lb = None
         if config.dns is not None:
             lb = LoadBalancing(
@@ -140,6 +163,7 @@ def main() -> None:
                 role=role,
                 vpc_id=vpc_id,
                 subnet_ids=subnet_ids,
+                load_balancer_subnet_ids=lb_subnet_ids,
                 instance_type=config.instance_type,
                 ami_parameter=config.ami_parameter,
                 app_port=config.app_port,
@@ -189,6 +213,8 @@ def main() -> None:
             latency_threshold_seconds=config.replication_latency_alarm_seconds,
             health_check_id=dns.health_check_id if dns is not None else None,
             route53_metrics_provider=route53_provider,
+            destination_region=config.secondary_region,
+            destination_provider=secondary_provider,
         ),
         opts=on_primary,
     )
@@ -204,8 +230,11 @@ def main() -> None:
                 secondary_bucket_name=buckets["secondary"].bucket_name,
                 primary_region=config.primary_region,
                 secondary_region=config.secondary_region,
-                primary_vpc_id=networks["primary"][0],
-                primary_subnet_ids=networks["primary"][1],
+                source_bucket_tag=fis_target_tag(config),
+                checkpoint_prefix=config.checkpoint_prefix,
+                # Only subnets the platform owns (custom networking); never the default VPC's.
+                primary_vpc_id=config.networks["primary"].vpc_id if "primary" in config.networks else None,
+                primary_subnet_ids=config.networks["primary"].subnet_ids if "primary" in config.networks else (),
                 account_id=identity.account_id,
                 partition=partition.partition,
                 rpo_seconds=config.rpo_seconds,
@@ -256,6 +285,7 @@ def main() -> None:
     pulumi.export("jobRoleArn", job_role.role_arn)
     pulumi.export("jobInstanceProfileName", job_role.instance_profile.name)
     pulumi.export("alertsTopicArn", alerts.topic_arn)
+    pulumi.export("alertsTopicArns", alerts.topic_arns)  # per Region: alarms notify a topic of their own Region
     if dns is not None:
         pulumi.export("primaryHealthCheckId", dns.health_check_id)
         pulumi.export("primaryRecordFqdn", dns.primary_record.fqdn)

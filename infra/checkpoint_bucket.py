@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +21,8 @@ class CheckpointBucketArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     abort_multipart_days: int = 7
+    # More bucket tags, e.g. the one AWS FIS selects the replication source by.
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class CheckpointBucket(pulumi.ComponentResource):
@@ -63,7 +65,7 @@ class CheckpointBucket(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=not args.protect,
-            tags={"dr-platform:bucket-role": args.role},
+            tags={"dr-platform:bucket-role": args.role, **args.extra_tags},
             opts=data,
         )
         self.versioning = aws.s3.BucketVersioning(

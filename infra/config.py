@@ -47,7 +47,9 @@ class RegionNetwork:
     """Where a region's compute runs. ``None`` fields mean the region's default VPC."""
 
     vpc_id: str
-    subnet_ids: tuple[str, ...]
+    subnet_ids: tuple[str, ...]  # the instances' (private) subnets
+    # The internet-facing load balancer's public subnets (required with dns; () without).
+    public_subnet_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,27 @@ def _region(name: str, value: Any) -> str:
     return value
 
 
-def _parse_networking(value: Any, primary: str, secondary: str) -> dict[str, RegionNetwork]:
+def _subnet_list(where: str, subnets: Any) -> tuple[str, ...]:
+    if (
+        not isinstance(subnets, list)
+        or len(subnets) < 2
+        or not all(isinstance(s, str) and _SUBNET_ID_RE.match(s) for s in subnets)
+        or len(set(subnets)) != len(subnets)
+    ):
+        raise ConfigError(
+            f"{_key(where)} must list at least two distinct subnet ids "
+            f"(subnet-0123abcd) in different availability zones, got {subnets!r}"
+        )
+    return tuple(subnets)
+
+
+def _parse_networking(value: Any, primary: str, secondary: str, *, load_balancer: bool) -> dict[str, RegionNetwork]:
+    """``{primary|secondary: {vpcId, subnetIds, publicSubnetIds}}``.
+
+    ``subnetIds`` are the instances' subnets (private ones, with a NAT or VPC endpoints for
+    S3); ``publicSubnetIds`` the internet-facing load balancer's, required when DNS failover
+    puts a load balancer in front (and refused without one: nothing would use them).
+    """
     obj = _object("networking", value)
     if obj is None:
         return {}
@@ -199,23 +221,29 @@ def _parse_networking(value: Any, primary: str, secondary: str) -> dict[str, Reg
     for role, entry in obj.items():
         where = f"networking.{role}"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{_key(where)} must be an object with vpcId and subnetIds, got {entry!r}")
-        _check_fields(where, entry, {"vpcId", "subnetIds"})
+            raise ConfigError(
+                f"{_key(where)} must be an object with vpcId, subnetIds (instances) and publicSubnetIds "
+                f"(load balancer), got {entry!r}"
+            )
+        _check_fields(where, entry, {"vpcId", "subnetIds", "publicSubnetIds"})
         vpc_id = entry.get("vpcId")
         if not isinstance(vpc_id, str) or not _VPC_ID_RE.match(vpc_id):
             raise ConfigError(f"{_key(where + '.vpcId')} must look like vpc-0123abcd, got {vpc_id!r}")
-        subnets = entry.get("subnetIds")
-        if (
-            not isinstance(subnets, list)
-            or len(subnets) < 2
-            or not all(isinstance(s, str) and _SUBNET_ID_RE.match(s) for s in subnets)
-            or len(set(subnets)) != len(subnets)
-        ):
+        subnets = _subnet_list(where + ".subnetIds", entry.get("subnetIds"))
+        public: tuple[str, ...] = ()
+        if load_balancer:
+            if "publicSubnetIds" not in entry:
+                raise ConfigError(
+                    f"{_key(where + '.publicSubnetIds')} is missing: with dns set, an internet-facing load balancer "
+                    "needs public subnets of its own (subnetIds are the instances'); list at least two"
+                )
+            public = _subnet_list(where + ".publicSubnetIds", entry.get("publicSubnetIds"))
+        elif "publicSubnetIds" in entry:
             raise ConfigError(
-                f"{_key(where + '.subnetIds')} must list at least two distinct subnet ids "
-                f"(subnet-0123abcd) in different availability zones, got {subnets!r}"
+                f"{_key(where + '.publicSubnetIds')} is only used with dns (the load balancer's subnets), "
+                f"got {entry['publicSubnetIds']!r} without dns"
             )
-        networks[role] = RegionNetwork(vpc_id=vpc_id, subnet_ids=tuple(subnets))
+        networks[role] = RegionNetwork(vpc_id=vpc_id, subnet_ids=subnets, public_subnet_ids=public)
     return networks
 
 
@@ -414,7 +442,7 @@ def parse_config(
         ami_parameter=ami_parameter,
         standby_capacity=standby,
         alert_email=email,
-        networks=_parse_networking(raw.get("networking"), primary, secondary),
+        networks=_parse_networking(raw.get("networking"), primary, secondary, load_balancer=dns is not None),
         dns=dns,
         **values,
     )

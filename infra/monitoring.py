@@ -1,4 +1,16 @@
-"""Alerts: an SNS topic and the CloudWatch alarms that say the platform is drifting from its RPO/RTO."""
+"""Alerts: SNS topics and the CloudWatch alarms that say the platform is drifting from its RPO/RTO.
+
+Each alarm lives in the Region where its metric is published, and notifies a topic in its
+own Region (a CloudWatch alarm action names an SNS topic of the alarm's Region):
+
+- S3 publishes ReplicationLatency, BytesPendingReplication and OperationsPendingReplication
+  in the *destination* bucket's Region, OperationsFailedReplication in the source's (S3 User
+  Guide, "Using S3 Replication metrics"). An alarm in another Region never sees data.
+- Route 53 publishes health-check metrics in us-east-1 only.
+
+So there is one topic per Region that holds an alarm (``topics``); ``topic`` is the
+primary Region's.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +23,10 @@ import pulumi_aws as aws
 # Route 53 publishes health-check metrics in us-east-1 only, so that alarm (and the topic
 # it notifies) must live there whatever the primary region is.
 ROUTE53_METRICS_REGION = "us-east-1"
+# S3 Replication metrics and the Region they are published in (S3 User Guide, "Using S3
+# Replication metrics": "published in the Region of the destination bucket" / source bucket).
+DESTINATION_REGION_METRICS = ("ReplicationLatency", "BytesPendingReplication", "OperationsPendingReplication")
+SOURCE_REGION_METRICS = ("OperationsFailedReplication",)
 
 
 @dataclass(frozen=True)
@@ -25,25 +41,33 @@ class AlertsArgs:
     # The primary's health check, when DNS failover is on.
     health_check_id: Optional[pulumi.Input[str]] = None
     route53_metrics_provider: Optional[aws.Provider] = None
+    # The replica's Region and a provider for it: where the latency/pending metrics are.
+    destination_region: Optional[str] = None
+    destination_provider: Optional[aws.Provider] = None
 
 
 class Alerts(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("dr-platform:index:Alerts", name, None, opts)
         self.topic = self._topic(f"{name}-topic", args.alert_email, pulumi.ResourceOptions(parent=self))
+        self.topics: dict[str, aws.sns.Topic] = {args.primary_region: self.topic}
         self.alarm_names: list[pulumi.Output[str]] = []
 
         if args.source_bucket is not None and args.rule_id is not None:
+            if args.destination_region is None or args.destination_provider is None:
+                raise ValueError("replication alarms need the destination Region and a provider for it")
             dimensions = {
                 "SourceBucket": args.source_bucket,
                 "DestinationBucket": args.destination_bucket,
                 "RuleId": args.rule_id,
             }
+            in_destination = pulumi.ResourceOptions(parent=self, provider=args.destination_provider)
+            destination_topic = self._topic_in(name, args.destination_region, args.alert_email, in_destination)
             latency = aws.cloudwatch.MetricAlarm(
                 f"{name}-replication-latency",
                 alarm_description="Checkpoints take longer than the threshold to reach the secondary region (RPO at risk)",
                 namespace="AWS/S3",
-                metric_name="ReplicationLatency",
+                metric_name="ReplicationLatency",  # published in the destination bucket's Region
                 dimensions=dimensions,
                 statistic="Maximum",
                 period=300,
@@ -51,15 +75,15 @@ class Alerts(pulumi.ComponentResource):
                 threshold=args.latency_threshold_seconds,
                 comparison_operator="GreaterThanThreshold",
                 treat_missing_data="notBreaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-                opts=pulumi.ResourceOptions(parent=self),
+                alarm_actions=[destination_topic.arn],
+                ok_actions=[destination_topic.arn],
+                opts=in_destination,
             )
             failed = aws.cloudwatch.MetricAlarm(
                 f"{name}-replication-failed",
                 alarm_description="S3 failed to replicate checkpoint objects; S3 does not retry FAILED objects",
                 namespace="AWS/S3",
-                metric_name="OperationsFailedReplication",
+                metric_name="OperationsFailedReplication",  # published in the source bucket's Region
                 dimensions=dimensions,
                 statistic="Sum",
                 period=300,
@@ -80,7 +104,7 @@ class Alerts(pulumi.ComponentResource):
                 if args.route53_metrics_provider is None:
                     raise ValueError(f"a {ROUTE53_METRICS_REGION} provider is needed for the health-check alarm")
                 alarm_opts = pulumi.ResourceOptions(parent=self, provider=args.route53_metrics_provider)
-                alarm_topic = self._topic(f"{name}-topic-{ROUTE53_METRICS_REGION}", args.alert_email, alarm_opts)
+                alarm_topic = self._topic_in(name, ROUTE53_METRICS_REGION, args.alert_email, alarm_opts)
             self.health_alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-primary-unhealthy",
                 alarm_description="Route 53 sees the primary endpoint unhealthy: DNS is failing over to the secondary",
@@ -100,7 +124,16 @@ class Alerts(pulumi.ComponentResource):
             self.alarm_names.append(self.health_alarm.name)
 
         self.topic_arn = self.topic.arn
-        self.register_outputs({"topic_arn": self.topic_arn})
+        self.topic_arns = pulumi.Output.all(*[t.arn for t in self.topics.values()]).apply(
+            lambda arns, regions=tuple(self.topics): dict(zip(regions, arns))
+        )
+        self.register_outputs({"topic_arn": self.topic_arn, "topic_arns": self.topic_arns})
+
+    def _topic_in(self, name: str, region: str, email: Optional[str], opts: pulumi.ResourceOptions) -> aws.sns.Topic:
+        """The alerts topic of ``region`` (created once; an alarm can only notify a topic of its Region)."""
+        if region not in self.topics:
+            self.topics[region] = self._topic(f"{name}-topic-{region}", email, opts)
+        return self.topics[region]
 
     def _topic(self, name: str, email: Optional[str], opts: pulumi.ResourceOptions) -> aws.sns.Topic:
         # Not encrypted with the AWS-managed alias/aws/sns key on purpose: CloudWatch alarms

@@ -249,6 +249,8 @@ def allowed_actions(policy: Policy) -> list[str]:
 # What AWS FIS needs for the drills' two experiments (FIS User Guide, actions reference):
 # aws:s3:bucket-pause-replication and aws:network:disrupt-connectivity with scope s3.
 FIS_PAUSE_REPLICATION_ACTIONS = ("s3:PutReplicationConfiguration", "s3:GetReplicationConfiguration", "s3:PauseReplication")
+# The FIS actions reference grants Put/GetReplicationConfiguration only with this condition.
+FIS_PAUSE_CONDITION = {"Bool": {"s3:IsReplicationPauseRequest": "true"}}
 FIS_DISCOVERY_ACTIONS = (  # read-only; these APIs take no resource-level permissions
     "s3:ListAllMyBuckets",
     "tag:GetResources",
@@ -267,16 +269,26 @@ FIS_NACL_ACTIONS = (
 )
 
 
-def fis_role_policy(*, bucket_arn: str, partition: str, region: str, account_id: str, vpc_id: str) -> Policy:
-    """Pause the primary bucket's replication and cut the primary subnets off S3, nothing else."""
+def fis_role_policy(
+    *, bucket_arn: str, partition: str, region: str, account_id: str,
+    vpc_id: Optional[str] = None, subnet_ids: Sequence[str] = (),
+) -> Policy:
+    """Pause the primary bucket's replication and cut the platform's own subnets off S3, nothing else.
+
+    Without ``vpc_id``/``subnet_ids`` (the default VPC: no subnet of its own) there is no
+    network experiment, so no network-ACL rights either.
+    """
     ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {"Sid": "PauseReplication", "Effect": "Allow", "Action": list(FIS_PAUSE_REPLICATION_ACTIONS),
-             "Resource": [bucket_arn]},
-            {"Sid": "DiscoverTargets", "Effect": "Allow", "Action": list(FIS_DISCOVERY_ACTIONS), "Resource": "*"},
-            {"Sid": "DisruptS3FromPrimarySubnets", "Effect": "Allow", "Action": list(FIS_NACL_ACTIONS),
-             "Resource": [f"{ec2}:vpc/{vpc_id}", f"{ec2}:subnet/*", f"{ec2}:network-acl/*"]},
-        ],
-    }
+    statements: list[dict[str, Any]] = [
+        {"Sid": "ReplicationConfigurationForPause", "Effect": "Allow",
+         "Action": ["s3:PutReplicationConfiguration", "s3:GetReplicationConfiguration"],
+         "Resource": [bucket_arn], "Condition": FIS_PAUSE_CONDITION},
+        {"Sid": "PauseReplication", "Effect": "Allow", "Action": ["s3:PauseReplication"], "Resource": [bucket_arn]},
+        {"Sid": "DiscoverTargets", "Effect": "Allow", "Action": list(FIS_DISCOVERY_ACTIONS), "Resource": "*"},
+    ]
+    if vpc_id and subnet_ids:
+        statements.append(
+            {"Sid": "DisruptS3FromPlatformSubnets", "Effect": "Allow", "Action": list(FIS_NACL_ACTIONS),
+             "Resource": [f"{ec2}:vpc/{vpc_id}", *(f"{ec2}:subnet/{s}" for s in subnet_ids), f"{ec2}:network-acl/*"]}
+        )
+    return {"Version": VERSION, "Statement": statements}

@@ -59,7 +59,7 @@ class LoadBalancing:
 class RegionalComputeArgs:
     role: str  # "primary" or "secondary"
     vpc_id: pulumi.Input[str]
-    subnet_ids: pulumi.Input[Sequence[str]]
+    subnet_ids: pulumi.Input[Sequence[str]]  # the instances'
     instance_type: str
     ami_parameter: str
     app_port: int
@@ -67,6 +67,8 @@ class RegionalComputeArgs:
     desired_capacity: int
     max_capacity: int
     load_balancing: Optional[LoadBalancing] = None
+    # The internet-facing load balancer's (public) subnets; used only with load_balancing.
+    load_balancer_subnet_ids: Optional[pulumi.Input[Sequence[str]]] = None
 
 
 class RegionalCompute(pulumi.ComponentResource):
@@ -181,7 +183,7 @@ class RegionalCompute(pulumi.ComponentResource):
             load_balancer_type="application",
             internal=False,
             security_groups=[self.lb_sg.id],
-            subnets=args.subnet_ids,
+            subnets=args.load_balancer_subnet_ids if args.load_balancer_subnet_ids is not None else args.subnet_ids,
             drop_invalid_header_fields=True,
             opts=child,
         )

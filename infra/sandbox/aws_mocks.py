@@ -174,6 +174,8 @@ class EmulatorAws(pulumi.runtime.Mocks):
                 filters = [{"Name": f["name"], "Values": list(f["values"])} for f in args.args.get("filters") or []]
                 subnets = self.client("ec2", region).describe_subnets(Filters=filters)["Subnets"]
                 return {"ids": sorted(s["SubnetId"] for s in subnets), "id": region}, []
+            if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+                return self._instance_type_offerings(region, args.args), []
             if token == "aws:route53/getZone:getZone":
                 return self._get_zone(region, args.args), []
             raise NotImplementedError(f"the sandbox cannot answer invoke {token}")
@@ -190,6 +192,14 @@ class EmulatorAws(pulumi.runtime.Mocks):
         vpc = vpcs[0]
         return {"id": vpc["VpcId"], "cidrBlock": vpc["CidrBlock"], "default": vpc.get("IsDefault", False),
                 "ownerId": vpc.get("OwnerId"), "state": vpc.get("State")}
+
+    def _instance_type_offerings(self, region: str, query: dict[str, Any]) -> dict[str, Any]:
+        filters = [{"Name": f["name"], "Values": list(f["values"])} for f in query.get("filters") or []]
+        location_type = query.get("locationType") or "region"
+        ec2 = self.client("ec2", region)
+        offerings = ec2.describe_instance_type_offerings(LocationType=location_type, Filters=filters)["InstanceTypeOfferings"]
+        return {"locations": [o["Location"] for o in offerings], "instanceTypes": [o["InstanceType"] for o in offerings],
+                "locationTypes": [o["LocationType"] for o in offerings], "id": region}
 
     def _get_zone(self, region: str, query: dict[str, Any]) -> dict[str, Any]:
         name = (query.get("name") or "").rstrip(".") + "."

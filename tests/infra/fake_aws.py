@@ -105,6 +105,13 @@ class FakeAws(pulumi.runtime.Mocks):
         if token == "aws:ec2/getSubnets:getSubnets":
             region = self._region(args.provider)
             return {"ids": [f"subnet-{_suffix(region + str(i))}000000000{i}" for i in range(3)], "id": region}, []
+        if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            region = self._region(args.provider)
+            # like us-east-1, one zone (the "e" one) offers no t3
+            types = [v for f in args.args.get("filters") or [] if f["name"] == "instance-type" for v in f["values"]]
+            zones = [f"{region}{z}" for z in "abcdef" if not (z == "e" and any(t.startswith("t3.") for t in types))]
+            return {"locations": zones, "locationTypes": ["availability-zone"] * len(zones),
+                    "instanceTypes": [], "id": region}, []
         if token == "aws:route53/getZone:getZone":
             return {"zoneId": "Z0123456789EXAMPLE", "name": args.args.get("name"), "id": "Z0123456789EXAMPLE"}, []
         raise NotImplementedError(f"FakeAws has no answer for invoke {token}")

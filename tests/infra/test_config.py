@@ -114,6 +114,14 @@ BAD = [
     ({"networking": {"primary": {"vpcId": "vpc-0aaaaaaaaaaaaaaaa", "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1"]}}},
      ["networking.primary.subnetIds", "at least two"]),
     ({"networking": {"tertiary": {}}}, ["networking", "unknown field", "tertiary"]),
+    # dr has dns: the internet-facing load balancer needs public subnets of its own
+    ({"networking": {"primary": {"vpcId": "vpc-0aaaaaaaaaaaaaaaa", "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1",
+                                                                              "subnet-0aaaaaaaaaaaaaaa2"]}}},
+     ["networking.primary.publicSubnetIds", "is missing", "public subnets"]),
+    ({"networking": {"primary": {"vpcId": "vpc-0aaaaaaaaaaaaaaaa", "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1",
+                                                                              "subnet-0aaaaaaaaaaaaaaa2"],
+                                 "publicSubnetIds": ["subnet-0aaaaaaaaaaaaaaa3"]}}},
+     ["networking.primary.publicSubnetIds", "at least two", "'subnet-0aaaaaaaaaaaaaaa3'"]),
 ]
 
 
@@ -143,3 +151,22 @@ def test_a_cname_at_the_zone_apex_is_refused():
         parse(dns={"zoneName": "example.com", "recordName": "example.com.", "alias": False})
     assert "'example.com.'" in str(info.value) and "dns.alias to true" in str(info.value)
     assert parse(dns={"zoneName": "example.com", "recordName": "example.com", "alias": True}).dns.alias
+
+
+def test_public_subnets_are_only_for_a_load_balancer():
+    net = {"vpcId": "vpc-0aaaaaaaaaaaaaaaa", "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]}
+    public = ["subnet-0aaaaaaaaaaaaaaa3", "subnet-0aaaaaaaaaaaaaaa4"]
+    dr = parse(networking={"primary": {**net, "publicSubnetIds": public}})
+    assert dr.networks["primary"].public_subnet_ids == tuple(public)
+    assert dr.networks["primary"].subnet_ids == tuple(net["subnetIds"])
+    assert parse("dev", networking={"primary": net}).networks["primary"].public_subnet_ids == ()
+    with pytest.raises(ConfigError, match="publicSubnetIds is only used with dns"):
+        parse("dev", networking={"primary": {**net, "publicSubnetIds": public}})
+
+
+def test_standby_capacity_minus_one_means_the_strategys_default():
+    """Pulumi.yaml declares standbyCapacity with default -1 (a key without default is required)."""
+    assert parse("dev", standbyCapacity=-1).standby_capacity == 0
+    assert parse("dr", standbyCapacity="-1").standby_capacity == 1
+    with pytest.raises(ConfigError, match="standbyCapacity"):
+        parse("dr", standbyCapacity=-2)

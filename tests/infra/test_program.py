@@ -265,8 +265,15 @@ def test_dr_alarms_watch_replication_and_the_primary(dr):
     health = alarms["alerts-primary-unhealthy"]
     assert health.inputs["dimensions"] == {"HealthCheckId": dr.one(HEALTH_CHECK, "failover-primary-health").id}
     assert region_of(dr, health) == "us-east-1"
-    for alarm in alarms.values():
-        assert alarm.inputs["alarmActions"] == [topic]
+    # each alarm in the Region of its metric, notifying a topic of its own Region
+    assert region_of(dr, latency) == "us-west-2"
+    assert region_of(dr, alarms["alerts-replication-failed"]) == "us-east-1"
+    west = dr.one("aws:sns/topic:Topic", "alerts-topic-us-west-2")
+    assert region_of(dr, west) == "us-west-2"
+    assert latency.inputs["alarmActions"] == latency.inputs["okActions"] == [west.state["arn"]]
+    for name in ("alerts-replication-failed", "alerts-primary-unhealthy"):
+        assert alarms[name].inputs["alarmActions"] == [topic]
+    assert dr.outputs["alertsTopicArns"] == {"us-east-1": topic, "us-west-2": west.state["arn"]}
 
 
 @pytest.mark.parametrize("stack", ["dev", "dr"])
@@ -378,7 +385,8 @@ def test_health_alarm_moves_to_us_east_1_when_the_primary_is_elsewhere(run_stack
     topic = run.one("aws:sns/topic:Topic", "alerts-topic-us-east-1")
     assert region_of(run, topic) == "us-east-1"
     assert health.inputs["alarmActions"] == [topic.state["arn"]]
-    assert region_of(run, run.one(ALARM, "alerts-replication-latency")) == "eu-west-1"
+    assert region_of(run, run.one(ALARM, "alerts-replication-latency")) == "eu-central-1"
+    assert region_of(run, run.one(ALARM, "alerts-replication-failed")) == "eu-west-1"
 
 
 def test_replication_can_be_switched_off_for_throwaway_stacks(run_stack):
@@ -431,31 +439,84 @@ def test_recovery_lib_reads_the_descriptor_the_program_exports(run_stack, stack,
 
 def test_dr_provisions_fis_experiments_with_a_stop_condition(dr):
     templates = {t.name: t for t in dr.of_type("aws:fis/experimentTemplate:ExperimentTemplate")}
-    assert set(templates) == {"drills-replication-pause", "drills-s3-primary"}
+    # dr runs in the default VPC: no subnet of its own, so no network experiment (it would cut
+    # every workload in the default subnets off S3)
+    assert set(templates) == {"drills-replication-pause"}
     stop = dr.one(ALARM, "drills-stop")
-    assert stop.inputs["metricName"] == "ReplicationLatency" and stop.inputs["threshold"] == 900  # the RPO target
+    assert stop.inputs["metricName"] == "OperationsFailedReplication" and region_of(dr, stop) == "us-east-1"
     role = dr.one("aws:iam/role:Role", "drills-role")
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "fis.amazonaws.com"}
-    primary_bucket = bucket_resource(dr, "primary", "bucket", BUCKET).state["arn"]
+    bucket = bucket_resource(dr, "primary", "bucket", BUCKET)
     pause = templates["drills-replication-pause"].inputs
     assert pause["actions"][0]["actionId"] == "aws:s3:bucket-pause-replication"
-    assert {"key": "region", "value": "us-west-2"} in pause["actions"][0]["parameters"]
-    assert pause["targets"][0]["resourceArns"] == [primary_bucket]
-    outage = templates["drills-s3-primary"].inputs
-    assert outage["actions"][0]["actionId"] == "aws:network:disrupt-connectivity"
-    assert {"key": "scope", "value": "s3"} in outage["actions"][0]["parameters"]
-    assert all(arn.startswith("arn:aws:ec2:us-east-1:123456789012:subnet/subnet-") for arn in outage["targets"][0]["resourceArns"])
+    params = {p["key"]: p["value"] for p in pause["actions"][0]["parameters"]}
+    assert params == {"duration": "PT2H", "region": "us-west-2", "prefixes": "checkpoints/",
+                      "destinationBuckets": bucket_resource(dr, "secondary", "bucket", BUCKET).state["bucket"]}
+    (target,) = pause["targets"]
+    assert "resourceArns" not in target and target["selectionMode"] == "ALL"
+    assert target["resourceTags"] == [{"key": "dr-platform:fis-replication-source", "value": "dr-platform/dr"}]
+    assert bucket.inputs["tags"]["dr-platform:fis-replication-source"] == "dr-platform/dr"
+    secondary = bucket_resource(dr, "secondary", "bucket", BUCKET)
+    assert "dr-platform:fis-replication-source" not in secondary.inputs["tags"]
     for template in templates.values():
         assert template.inputs["stopConditions"] == [{"source": "aws:cloudwatch:alarm", "value": stop.state["arn"]}]
         assert template.inputs["roleArn"] == role.state["arn"]
         assert region_of(dr, template) == "us-east-1"
     policy = policy_of(dr.one(ROLE_POLICY, "drills-role-policy"))
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReplicationConfigurationForPause"]["Condition"] == {"Bool": {"s3:IsReplicationPauseRequest": "true"}}
+    assert "DisruptS3FromPlatformSubnets" not in by_sid
     for statement in policy["Statement"]:
         if statement["Resource"] == "*":
             assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in statement["Action"]), statement
-    assert dr.outputs["platform"]["fis"] == {"templates": {
-        "s3-primary": templates["drills-s3-primary"].id, "replication-pause": templates["drills-replication-pause"].id}}
+    assert dr.outputs["platform"]["fis"] == {"templates": {"replication-pause": templates["drills-replication-pause"].id}}
     assert dr.outputs["fisExperimentTemplates"] == dr.outputs["platform"]["fis"]["templates"]
+
+
+def test_the_s3_experiment_cuts_only_the_platforms_own_instance_subnets(run_stack):
+    networking = {
+        "primary": {"vpcId": "vpc-0aaaaaaaaaaaaaaaa", "subnetIds": ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+                    "publicSubnetIds": ["subnet-0aaaaaaaaaaaaaaa3", "subnet-0aaaaaaaaaaaaaaa4"]},
+        "secondary": {"vpcId": "vpc-0bbbbbbbbbbbbbbbb", "subnetIds": ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"],
+                      "publicSubnetIds": ["subnet-0bbbbbbbbbbbbbbb3", "subnet-0bbbbbbbbbbbbbbb4"]},
+    }
+    run = run_stack("dr", {"dr-platform:networking": networking})
+    outage = run.one("aws:fis/experimentTemplate:ExperimentTemplate", "drills-s3-primary").inputs
+    assert outage["actions"][0]["actionId"] == "aws:network:disrupt-connectivity"
+    assert {"key": "scope", "value": "s3"} in outage["actions"][0]["parameters"]
+    assert outage["targets"][0]["resourceArns"] == [
+        f"arn:aws:ec2:us-east-1:123456789012:subnet/{s}" for s in networking["primary"]["subnetIds"]]
+    assert "not an S3 outage" in outage["description"]
+    by_sid = {s["Sid"]: s for s in policy_of(run.one(ROLE_POLICY, "drills-role-policy"))["Statement"]}
+    assert by_sid["DisruptS3FromPlatformSubnets"]["Resource"] == [
+        "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0aaaaaaaaaaaaaaaa",
+        "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0aaaaaaaaaaaaaaa1",
+        "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0aaaaaaaaaaaaaaa2",
+        "arn:aws:ec2:us-east-1:123456789012:network-acl/*",
+    ]
+    assert set(run.outputs["fisExperimentTemplates"]) == {"replication-pause", "s3-primary"}
+    for role in ("primary", "secondary"):
+        alb = run.one("aws:lb/loadBalancer:LoadBalancer", f"{role}-compute-alb")
+        assert alb.inputs["subnets"] == networking[role]["publicSubnetIds"]
+        assert run.one(ASG, f"{role}-compute-asg").inputs["vpcZoneIdentifiers"] == networking[role]["subnetIds"]
+
+
+def test_default_vpc_subnets_are_limited_to_zones_that_offer_the_instance_type():
+    """us-east-1 has a zone (us-east-1e) without t3 instances: the program asks EC2 at deploy time."""
+    from infra.mockrun import run_program
+
+    mocks = FakeAws()
+    run_program("dr", mocks)
+    offerings = [c for c in mocks.calls if c.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"]
+    assert len(offerings) == 2
+    for call in offerings:
+        assert call.args["locationType"] == "availability-zone"
+        assert call.args["filters"] == [{"name": "instance-type", "values": ["t3.small"]}]
+    subnet_queries = [{f["name"]: f["values"] for f in c.args["filters"]}
+                      for c in mocks.calls if c.token == "aws:ec2/getSubnets:getSubnets"]
+    (east,) = [q for q in subnet_queries if any(z.startswith("us-east-1") for z in q["availability-zone"])]
+    assert "us-east-1e" not in east["availability-zone"] and "us-east-1a" in east["availability-zone"]
+    assert all(q["default-for-az"] == ["true"] for q in subnet_queries) and len(subnet_queries) == 2
 
 
 def test_dev_has_no_fis(dev):

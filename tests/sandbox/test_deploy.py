@@ -159,6 +159,37 @@ def test_auto_scaling_groups_have_the_registered_capacity(sandbox):
     assert control(sandbox, "GET", "/asg/secondary")[1]["desired"] == capacity["standby"]
 
 
+def test_groups_avoid_zones_without_the_instance_type(sandbox):
+    """moto, like AWS, offers no t3 in us-east-1e; the deploy-time offerings lookup keeps it out."""
+    run = sandbox.run
+    group = run.one(ASG, "primary-compute-asg")
+    subnets = sandbox.client("ec2", "us-east-1").describe_subnets(SubnetIds=list(group.inputs["vpcZoneIdentifiers"]))
+    zones = {s["AvailabilityZone"] for s in subnets["Subnets"]}
+    assert zones and "us-east-1e" not in zones
+
+
+def test_alarms_live_in_the_region_of_their_metric(sandbox):
+    run = sandbox.run
+    alarms = {a.name: a for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    if sandbox.stack == "dev":
+        assert "alerts-replication-latency" not in alarms  # no replication metrics without RTC
+        return
+    expected = {"alerts-replication-latency": "us-west-2", "alerts-replication-failed": "us-east-1",
+                "drills-stop": "us-east-1"}
+    for name, region in expected.items():
+        found = sandbox.client("cloudwatch", region).describe_alarms(AlarmNames=[alarms[name].id])["MetricAlarms"]
+        assert len(found) == 1, name
+        for action in found[0].get("AlarmActions", []):
+            assert action.startswith(f"arn:aws:sns:{region}:"), (name, action)
+    template_id = sandbox.platform["fis"]["templates"]["replication-pause"]
+    template = sandbox.client("fis", "us-east-1").get_experiment_template(id=template_id)["experimentTemplate"]
+    (target,) = template["targets"].values()
+    assert target["resourceTags"] == {"dr-platform:fis-replication-source": "dr-platform/dr"}
+    bucket = sandbox.platform["regions"]["primary"]["bucket"]
+    tags = sandbox.client("s3", "us-east-1").get_bucket_tagging(Bucket=bucket)["TagSet"]
+    assert {"Key": "dr-platform:fis-replication-source", "Value": "dr-platform/dr"} in tags
+
+
 def test_dns_failover_resources_match_their_registrations(sandbox):
     run = sandbox.run
     checks = run.of_type("aws:route53/healthCheck:HealthCheck")
