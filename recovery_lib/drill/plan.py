@@ -26,6 +26,9 @@ FAULT_TYPES = ("region-outage", "app-down", "s3", "replication-pause", "health-c
 PROBES = ("dns-answer", "health-check", "app", "store-roundtrip")
 VERIFICATIONS = ("detection", "dns-failover", "standby-serving", "data-recovery", "pipeline-resume")
 TIMEOUT_KEYS = ("detection_seconds", "dns_seconds", "compute_seconds", "data_seconds", "drain_seconds")
+# AWS FIS actions reference, aws:s3:bucket-pause-replication: "Existing objects may continue
+# to be replicated for up to one hour after action begins." The aws adapter declares it.
+REPLICATION_PAUSE_LAG_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,23 @@ class DrillPlan:
                 if part not in expanded:
                     expanded.append(part)
         return tuple(expanded)
+
+    def expectations(self, *, replication_pause_lag_seconds: float = 0.0) -> list[dict[str, Any]]:
+        """What the drill may see that a real regional outage would not, given how the adapter
+        pauses replication (``replication_pause_lag_seconds``: how long objects that existed at
+        the pause may still replicate; 3600 s with AWS FIS, 0 in the sandbox)."""
+        expected: list[dict[str, Any]] = []
+        if replication_pause_lag_seconds > 0 and Fault("replication-pause") in self.injected_faults():
+            expected.append({
+                "fault": "replication-pause",
+                "lag_seconds": replication_pause_lag_seconds,
+                "expect": (
+                    f"checkpoints written before the fault may still reach the secondary for up to "
+                    f"{replication_pause_lag_seconds:g} s after the pause begins, so the measured RPO can be "
+                    "better than a real regional outage would give; only writes after the pause are sure to stay behind"
+                ),
+            })
+        return expected
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -156,6 +156,8 @@ class Drill:
             "injections": [],
             "measurements": None,
             "timeline": [],
+            "expectations": self.plan.expectations(
+                replication_pause_lag_seconds=self.adapter.replication_pause_lag_seconds),
         }
 
     def _save(self) -> None:

@@ -83,3 +83,21 @@ def test_unreadable_plan_files(tmp_path):
     other.write_text("{}")
     with pytest.raises(ConfigError, match=r"\.yaml, \.yml or \.json"):
         load_plan(other)
+
+
+def test_a_replication_pause_that_lags_is_an_expectation_of_the_drill():
+    """AWS FIS actions reference, aws:s3:bucket-pause-replication: existing objects may keep
+    replicating for up to one hour after the action begins."""
+    from recovery_lib.drill.adapters.aws import AwsAdapter
+    from recovery_lib.drill.adapters.base import FaultAdapter
+    from recovery_lib.drill.plan import REPLICATION_PAUSE_LAG_SECONDS
+
+    assert REPLICATION_PAUSE_LAG_SECONDS == 3600 == AwsAdapter.replication_pause_lag_seconds
+    assert FaultAdapter.replication_pause_lag_seconds == 0  # the sandbox pauses at once
+    plan = load_plan()
+    (expected,) = plan.expectations(replication_pause_lag_seconds=3600)
+    assert expected["fault"] == "replication-pause" and expected["lag_seconds"] == 3600
+    assert "3600 s" in expected["expect"] and "RPO" in expected["expect"]
+    assert plan.expectations() == []
+    app_only = parse_plan({"faults": [{"type": "app-down", "region": "primary"}]})
+    assert app_only.expectations(replication_pause_lag_seconds=3600) == []

@@ -202,3 +202,21 @@ def test_revert_journal_undoes_a_killed_drill(tmp_path):
     saved = json.loads(path.read_text())
     assert [r["status"] for r in saved["injections"]] == ["reverted"] * 3
     assert saved["status"] == "interrupted"
+
+
+def test_the_journal_records_that_a_lagging_pause_flatters_the_rpo(tmp_path):
+    """An adapter whose replication pause lags (AWS FIS: up to an hour) says so in the journal."""
+    world = World()
+
+    class LaggingAdapter(FakeAdapter):
+        replication_pause_lag_seconds = 3600
+
+    drill = Drill(world.descriptor, parse_plan(FAST), LaggingAdapter(world), store_factory=world.store,
+                  report_dir=tmp_path / "report", poll_seconds=1.0)
+    journal = drill.run()
+    (expected,) = journal["expectations"]
+    assert expected["fault"] == "replication-pause" and expected["lag_seconds"] == 3600
+    saved = json.loads(next((tmp_path / "report").glob("*.json")).read_text())
+    assert saved["expectations"] == journal["expectations"]
+    plain, _ = run_drill(World(), tmp_path / "plain")
+    assert plain["expectations"] == []

@@ -5,7 +5,9 @@
   unhealthy and fails DNS over exactly as in a real outage, without touching the app.
 - ``s3`` and ``replication-pause``: AWS FIS experiments started from the templates the
   program provisions with ``dr-platform:fis: true`` (descriptor section ``fis``:
-  ``{"templates": {"s3-primary": ID, "replication-pause": ID}}``); stopped on revert.
+  ``{"templates": {"s3-primary": ID, "replication-pause": ID}}``; ``s3-primary`` only when
+  the stack has its own subnets); stopped on revert. With the FIS pause, objects that existed
+  when it began may keep replicating for up to an hour (the journal's ``expectations``).
   Without those templates such a plan is refused before anything is injected.
 - compute: the standby Auto Scaling group's desired capacity.
 
@@ -25,7 +27,7 @@ import boto3
 from botocore.config import Config
 
 from recovery_lib.drill.adapters.base import FaultAdapter
-from recovery_lib.drill.plan import Fault
+from recovery_lib.drill.plan import REPLICATION_PAUSE_LAG_SECONDS, Fault
 from recovery_lib.errors import ConfigError
 
 CONTROL_PLANE_CONFIG = Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 4})
@@ -36,6 +38,7 @@ FIS_TEMPLATE_KEYS = {"s3": "s3-{region}", "replication-pause": "replication-paus
 class AwsAdapter(FaultAdapter):
     name = "aws"
     time_scale = 1.0
+    replication_pause_lag_seconds = REPLICATION_PAUSE_LAG_SECONDS  # FIS pause: up to an hour
 
     def __init__(self, descriptor: Mapping[str, Any], *, session: Optional[boto3.session.Session] = None) -> None:
         self.descriptor = descriptor

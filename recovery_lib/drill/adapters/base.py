@@ -22,6 +22,8 @@ class FaultAdapter(abc.ABC):
     name: str = "abstract"
     #: emulated seconds per real second (1 on AWS)
     time_scale: float = 1.0
+    #: how long objects that existed when replication was paused may still replicate
+    replication_pause_lag_seconds: float = 0.0
 
     # -- time --------------------------------------------------------------------------------
     @abc.abstractmethod
