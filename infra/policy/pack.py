@@ -17,7 +17,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.policy import iam, kms, protection, route53, s3
+from infra.policy import fis, iam, kms, protection, replication_alarms, route53, s3
 
 PACK_NAME = "dr-platform-baseline"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
@@ -200,6 +200,24 @@ POLICIES: list[Policy] = [
                 },
             }
         ),
+    ),
+    StackValidationPolicy(
+        name="replication-alarms-in-metric-region",
+        description=(
+            "CloudWatch alarms on S3 Replication metrics are in the Region S3 publishes them in "
+            "(ReplicationLatency, BytesPendingReplication, OperationsPendingReplication: the destination "
+            "bucket's; OperationsFailedReplication: the source's), and alarm actions are SNS topics of the "
+            "alarm's Region (no checkov / trivy id)."
+        ),
+        validate=replication_alarms.validate_replication_alarm_regions,
+    ),
+    StackValidationPolicy(
+        name="fis-pause-replication-by-tags",
+        description=(
+            "AWS FIS aws:s3:bucket-pause-replication actions select their buckets by tags that a bucket of "
+            "the stack carries (never by ARN), and pause for more than an hour (no checkov / trivy id)."
+        ),
+        validate=fis.validate_pause_replication_by_tags,
     ),
     StackValidationPolicy(
         name="data-protected-from-deletion",

@@ -38,6 +38,8 @@ EXPECTED = {
     "iam-trust-exact-service": (ResourceValidationPolicy, set()),
     "route53-primary-health-check": (StackValidationPolicy, set()),
     "route53-failover-budget": (StackValidationPolicy, set()),
+    "replication-alarms-in-metric-region": (StackValidationPolicy, set()),
+    "fis-pause-replication-by-tags": (StackValidationPolicy, set()),
     "data-protected-from-deletion": (StackValidationPolicy, set()),
     "checkpoint-bucket-replica": (StackValidationPolicy, set()),
 }

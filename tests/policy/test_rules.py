@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pulumi_policy import EnforcementLevel
 
 from infra.mockrun import ProgramRun
@@ -361,3 +363,96 @@ def test_aws_managed_kms_key_fails_encryption(dr):
     found = violations_of(mutated(dr, managed), "s3-bucket-encryption")
     assert len(found) == 2
     assert all("kms_master_key_id" in v.message for v in found)
+
+
+# -- replication alarms in the metric's Region ---------------------------------------------
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
+
+
+def move_to_primary(run: ProgramRun, name: str) -> None:
+    """Re-register an alarm with the primary provider (what the first version did)."""
+    alarm = run.one(ALARM, name)
+    primary = next(r for r in run.registrations if r.type == "pulumi:providers:aws" and r.name == "primary")
+    alarm.provider = f"{primary.urn}::{primary.id}"
+    set_prop(alarm, "region", "us-east-1")
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_replication_alarm_rule_passes_on_both_stacks(stack, request):
+    run = request.getfixturevalue(stack)
+    assert violations_of(run, "replication-alarms-in-metric-region") == []
+
+
+def test_the_rule_sees_the_alarms_it_judges(dr):
+    """Guard against a vacuous pass: dr has a latency alarm on a bucket of the stack, in us-west-2."""
+    from infra.policy.offline import policy_resources
+    from infra.policy.replication_alarms import expected_region
+    from infra.policy.stack import StackView
+
+    view = StackView(policy_resources(dr))
+    (latency,) = [a for a in view.of_type(ALARM) if a.name == "alerts-replication-latency"]
+    assert expected_region(view, latency)[0] == view.region(latency) == "us-west-2"
+
+
+def test_a_latency_alarm_in_the_source_region_fails(dr):
+    run = mutated(dr, lambda r: move_to_primary(r, "alerts-replication-latency"))
+    found = violations_of(run, "replication-alarms-in-metric-region")
+    messages = " | ".join(v.message for v in found)
+    assert "'alerts-replication-latency' watches ReplicationLatency in us-east-1" in messages
+    assert "destination bucket" in messages and "us-west-2" in messages
+    assert "notifies the SNS topic arn:aws:sns:us-west-2" in messages  # its topic is now in another Region
+    assert {v.urn for v in found} == {urn_of(run, ALARM, "alerts-replication-latency")}
+
+
+def test_an_alarm_notifying_a_topic_of_another_region_fails(dr):
+    def cross(run):
+        east = run.one("aws:sns/topic:Topic", "alerts-topic").state["arn"]
+        set_prop(run.one(ALARM, "alerts-replication-latency"), "alarmActions", [east])
+
+    (v,) = violations_of(mutated(dr, cross), "replication-alarms-in-metric-region")
+    assert "in us-west-2 notifies the SNS topic arn:aws:sns:us-east-1" in v.message
+
+
+# -- FIS pause-replication by tags ---------------------------------------------------------
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_fis_rule_passes_on_both_stacks(stack, request):
+    run = request.getfixturevalue(stack)
+    assert violations_of(run, "fis-pause-replication-by-tags") == []
+    if stack == "dr":
+        assert run.of_type(FIS_TEMPLATE)  # not vacuous on dr
+
+
+def _retarget(run: ProgramRun, **target) -> None:
+    template = run.one(FIS_TEMPLATE, "drills-replication-pause")
+    (old,) = template.inputs["targets"]
+    set_prop(template, "targets", [{"name": old["name"], "resourceType": "aws:s3:bucket", "selectionMode": "ALL",
+                                    **target}])
+
+
+def test_a_pause_targeting_the_bucket_by_arn_fails(dr):
+    arn = dr.one(BUCKET, "primary-checkpoints-bucket").state["arn"]
+    (v,) = violations_of(mutated(dr, lambda r: _retarget(r, resourceArns=[arn])), "fis-pause-replication-by-tags")
+    assert "by ARN" in v.message and "only supports targeting by tags" in v.message
+    assert v.urn == urn_of(dr, FIS_TEMPLATE, "drills-replication-pause")
+
+
+def test_a_pause_whose_tags_match_no_bucket_fails(dr):
+    run = mutated(dr, lambda r: _retarget(r, resourceTags=[{"key": "dr-platform:fis-replication-source", "value": "x"}]))
+    (v,) = violations_of(run, "fis-pause-replication-by-tags")
+    assert "no bucket in this stack carries those tags" in v.message
+
+
+def test_a_pause_shorter_than_the_hour_existing_objects_may_keep_replicating_fails(dr):
+    def shorten(run):
+        template = run.one(FIS_TEMPLATE, "drills-replication-pause")
+        actions = json.loads(json.dumps(template.inputs["actions"]))
+        for p in actions[0]["parameters"]:
+            if p["key"] == "duration":
+                p["value"] = "PT10M"
+        set_prop(template, "actions", actions)
+
+    (v,) = violations_of(mutated(dr, shorten), "fis-pause-replication-by-tags")
+    assert "PT10M" in v.message and "up to an hour" in v.message
