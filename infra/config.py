@@ -409,7 +409,8 @@ def parse_config(
     if values["fis"] and not values["replication_time_control"]:
         raise ConfigError(
             f"{_key('fis')} is true but {_key('replicationTimeControl')} is false; the FIS experiments stop "
-            "on a replication-latency alarm, and S3 publishes that metric only with Replication Time Control"
+            "on an S3 Replication metric alarm (OperationsFailedReplication), and this program enables replication "
+            "metrics only with Replication Time Control"
         )
 
     if values["replication_time_control"] and values["rpo_seconds"] < 900:
