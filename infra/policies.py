@@ -239,8 +239,10 @@ FIS_DISCOVERY_ACTIONS = (  # read-only; these APIs take no resource-level permis
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
     "ec2:DescribeManagedPrefixLists",
-    "ec2:GetManagedPrefixListEntries",
 )
+# Takes a prefix-list ARN (Service Authorization Reference, Amazon EC2): scoped to the
+# AWS-managed prefix lists (owner "aws") of the primary Region, such as com.amazonaws.<region>.s3.
+FIS_PREFIX_LIST_ACTIONS = ("ec2:GetManagedPrefixListEntries",)
 FIS_NACL_ACTIONS = (
     "ec2:CreateNetworkAcl",
     "ec2:CreateNetworkAclEntry",
@@ -259,7 +261,79 @@ def fis_role_policy(*, bucket_arn: str, partition: str, region: str, account_id:
             {"Sid": "PauseReplication", "Effect": "Allow", "Action": list(FIS_PAUSE_REPLICATION_ACTIONS),
              "Resource": [bucket_arn]},
             {"Sid": "DiscoverTargets", "Effect": "Allow", "Action": list(FIS_DISCOVERY_ACTIONS), "Resource": "*"},
+            {"Sid": "ReadAwsPrefixLists", "Effect": "Allow", "Action": list(FIS_PREFIX_LIST_ACTIONS),
+             "Resource": [f"arn:{partition}:ec2:{region}:aws:prefix-list/*"]},
             {"Sid": "DisruptS3FromPrimarySubnets", "Effect": "Allow", "Action": list(FIS_NACL_ACTIONS),
              "Resource": [f"{ec2}:vpc/{vpc_id}", f"{ec2}:subnet/*", f"{ec2}:network-acl/*"]},
+        ],
+    }
+
+
+def _account_administers(account_id: str, partition: str) -> dict[str, Any]:
+    return {
+        "Sid": "AccountAdministersKeyThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": list(KEY_ADMIN_ACTIONS) + list(KEY_USE_ACTIONS),
+        "Resource": "*",
+    }
+
+
+def alerts_key_policy(*, account_id: str, partition: str = "aws") -> Policy:
+    """The alerts topic's customer-managed key: CloudWatch alarms may publish to the topic.
+
+    SNS Developer Guide, "Enable compatibility between event sources from AWS services and
+    encrypted topics" (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+    #compatibility-with-aws-services): a service that publishes to an encrypted topic needs
+    ``kms:Decrypt`` and ``kms:GenerateDataKey*`` on the key, which the AWS-managed
+    ``alias/aws/sns`` key's policy cannot grant; CloudWatch is one of those services.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _account_administers(account_id, partition),
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+        ],
+    }
+
+
+def trail_key_policy(*, account_id: str, trail_arn: str, partition: str = "aws") -> Policy:
+    """The audit trail's key: CloudTrail encrypts log files with it for this trail only.
+
+    CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail"
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html):
+    ``kms:GenerateDataKey*`` with the encryption context ``aws:cloudtrail:arn`` of the
+    account's trails, and ``kms:DescribeKey``; readers decrypt through IAM (account root).
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _account_administers(account_id, partition),
+            {
+                "Sid": "CloudTrailEncryptsLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":
+                                   f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"},
+                },
+            },
+            {
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+            },
         ],
     }
