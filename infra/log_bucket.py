@@ -58,7 +58,8 @@ class LogBucket(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=not args.protect,
-            tags={"dr-platform:bucket-role": f"{args.role}-logs"},
+            # Not the checkpoint tag (dr-platform:bucket-role): this bucket holds no checkpoints.
+            tags={"dr-platform:log-bucket-role": args.role},
             opts=data,
         )
         versioning = aws.s3.BucketVersioning(

@@ -321,7 +321,7 @@ def test_unprotected_bucket_in_a_protected_stack_fails(dr):
 def test_dev_is_unprotected_on_purpose_only_while_listed(dev):
     assert violations_of(dev, "data-protected-from-deletion") == []
     found = violations_of(dev, "data-protected-from-deletion", {"data-protected-from-deletion": {"unprotectedStacks": []}})
-    assert len(found) == 4  # each bucket: not protected, and force_destroy
+    assert len(found) == 8  # each bucket (two checkpoint, two log buckets): not protected, and force_destroy
     assert all("in stack 'dev'" in v.message for v in found)
     assert any("force_destroy=False" in v.message for v in found)
 
