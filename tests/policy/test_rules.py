@@ -344,3 +344,21 @@ def test_aws_managed_kms_key_fails_encryption(dr):
     found = violations_of(mutated(dr, managed), "s3-bucket-encryption")
     assert len(found) == 2
     assert all("kms_master_key_id" in v.message for v in found)
+
+
+def test_a_log_bucket_is_only_exempt_while_aws_services_deliver_logs_into_it(dr):
+    """S3 server access logs and ALB access logs need SSE-S3 targets (S3 User Guide, "Enabling
+    Amazon S3 server access logging"; ELB User Guide, "Enable access logs for your Application
+    Load Balancer"): the pack lets such buckets skip KMS and replication, and only those."""
+    assert violations_of(dr, "s3-bucket-encryption") == [] and violations_of(dr, "s3-cross-region-replication") == []
+
+    def unlog(run):
+        remove(run, "aws:s3/bucketLogging:BucketLogging")
+        remove(run, "aws:cloudtrail/trail:Trail")
+        for lb in run.of_type("aws:lb/loadBalancer:LoadBalancer"):
+            set_prop(lb, "accessLogs", None)
+
+    run = mutated(dr, unlog)
+    logs = {urn_of(run, "aws:s3/bucket:Bucket", f"{role}-logs-bucket") for role in ("primary", "secondary")}
+    assert {v.urn for v in violations_of(run, "s3-bucket-encryption")} == logs
+    assert {v.urn for v in violations_of(run, "s3-cross-region-replication")} == logs
