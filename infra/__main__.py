@@ -181,7 +181,15 @@ def main() -> None:
     if config.waf:
         for role, opts in (("primary", on_primary), ("secondary", on_secondary)):
             web_acls[role] = WebAcl(
-                f"{role}-waf", WebAclArgs(role=role, metric_prefix=f"{config.project}-{config.stack}-{role}"), opts=opts
+                f"{role}-waf",
+                WebAclArgs(
+                    role=role,
+                    metric_prefix=f"{config.project}-{config.stack}-{role}",
+                    region=config.primary_region if role == "primary" else config.secondary_region,
+                    account_id=identity.account_id,
+                    partition=partition.partition,
+                ),
+                opts=opts,
             )
 
     # -- compute ---------------------------------------------------------------------------

@@ -337,3 +337,28 @@ def trail_key_policy(*, account_id: str, trail_arn: str, partition: str = "aws")
             },
         ],
     }
+
+
+def log_group_key_policy(*, account_id: str, region: str, log_group: str, partition: str = "aws") -> Policy:
+    """A CloudWatch Logs group's key: the Region's CloudWatch Logs may use it for that group only.
+
+    CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS"
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html):
+    the ``logs.<region>.amazonaws.com`` principal, limited by the encryption context
+    ``kms:EncryptionContext:aws:logs:arn`` to the log group's ARN.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _account_administers(account_id, partition),
+            {
+                "Sid": "CloudWatchLogsUsesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn":
+                                            f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"}},
+            },
+        ],
+    }

@@ -760,6 +760,31 @@ def _trail(aws: EmulatorAws, args, region, inputs):
     return trail["TrailARN"], {"arn": trail["TrailARN"], "name": name, "homeRegion": region}
 
 
+def _log_group(aws: EmulatorAws, args, region, inputs):
+    logs = aws.client("logs", region)
+    name = inputs.get("name") or auto_name(args.name, max_length=512)
+    params: dict[str, Any] = {"logGroupName": name}
+    if inputs.get("kmsKeyId"):
+        params["kmsKeyId"] = inputs["kmsKeyId"]
+    tags = {**aws.default_tags(args.provider), **(inputs.get("tags") or {})}
+    if tags:
+        params["tags"] = tags
+    logs.create_log_group(**params)
+    if inputs.get("retentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=_int(inputs["retentionInDays"]))
+    account = aws.client("sts", region).get_caller_identity()["Account"]
+    return name, {"name": name, "arn": f"arn:aws:logs:{region}:{account}:log-group:{name}"}
+
+
+def _web_acl_logging(aws: EmulatorAws, args, region, inputs):
+    config: dict[str, Any] = {"ResourceArn": inputs["resourceArn"],
+                              "LogDestinationConfigs": list(inputs["logDestinationConfigs"])}
+    if inputs.get("redactedFields"):
+        config["RedactedFields"] = api_shape(inputs["redactedFields"])
+    aws.client("wafv2", region).put_logging_configuration(LoggingConfiguration=config)
+    return inputs["resourceArn"], {}
+
+
 def _bucket_logging(aws: EmulatorAws, args, region, inputs):
     status = {"LoggingEnabled": {"TargetBucket": inputs["targetBucket"], "TargetPrefix": inputs.get("targetPrefix", "")}}
     aws.client("s3", region).put_bucket_logging(Bucket=inputs["bucket"], BucketLoggingStatus=status)
@@ -802,6 +827,8 @@ _HANDLERS: dict[str, Handler] = {
     "aws:wafv2/webAclAssociation:WebAclAssociation": _web_acl_association,
     "aws:cloudtrail/trail:Trail": _trail,
     "aws:s3/bucketLogging:BucketLogging": _bucket_logging,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _web_acl_logging,
 }
 
 SUPPORTED_TYPES = frozenset(_HANDLERS)

@@ -98,6 +98,9 @@ class FakeAws(pulumi.runtime.Mocks):
         elif typ == "aws:wafv2/webAcl:WebAcl":
             resource_id = f"{_suffix(name)}-3333-4333-8333-{_suffix(name + 'w')}00000"
             state.update(arn=f"arn:aws:wafv2:{region}:{ACCOUNT}:regional/webacl/{name}/{resource_id}")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            resource_id = state["name"]
+            state.update(arn=f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{resource_id}")
         elif typ == "aws:cloudtrail/trail:Trail":
             state.update(arn=f"arn:aws:cloudtrail:{region}:{ACCOUNT}:trail/{state['name']}")
             resource_id = state["arn"]

@@ -223,6 +223,21 @@ def test_dr_attaches_a_regional_web_acl_of_aws_managed_rules_to_each_load_balanc
         # Jobs call the API from EC2: the hosting-provider rule only counts.
         anonymous = rules["AWSManagedRulesAnonymousIpList"]["statement"]["managedRuleGroupStatement"]
         assert anonymous["ruleActionOverrides"] == [{"name": "HostingProviderIPList", "actionToUse": {"count": {}}}]
+        # Every inspected request is logged, credentials redacted, to an encrypted log group
+        # whose name starts with aws-waf-logs- (AWS WAF Developer Guide: the prefix is required).
+        group = dr.one("aws:cloudwatch/logGroup:LogGroup", f"{role}-waf-logs")
+        assert group.inputs["name"] == f"aws-waf-logs-dr-platform-dr-{role}" and region_of(dr, group) == REGIONS[role]
+        assert group.inputs["retentionInDays"] >= 365
+        key = dr.one(KEY, f"{role}-waf-logs-key")
+        assert group.inputs["kmsKeyId"] == key.state["arn"]
+        logs_statement = statements(policy_of(key))["CloudWatchLogsUsesKey"]
+        assert logs_statement["Principal"] == {"Service": f"logs.{REGIONS[role]}.amazonaws.com"}
+        assert logs_statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] == group.state["arn"]
+        logging = dr.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", f"{role}-waf-logging")
+        assert logging.inputs["resourceArn"] == acl.state["arn"]
+        assert logging.inputs["logDestinationConfigs"] == [group.state["arn"]]
+        assert logging.inputs["redactedFields"] == [{"singleHeader": {"name": "authorization"}},
+                                                    {"singleHeader": {"name": "cookie"}}]
         association = dr.one(WEB_ACL_ASSOCIATION, f"{role}-compute-waf")
         assert association.inputs["resourceArn"] == dr.one(LB, f"{role}-compute-alb").state["arn"]
         assert association.inputs["webAclArn"] == acl.state["arn"]

@@ -87,7 +87,8 @@ def test_dev_uses_sse_s3_and_relaxed_protection(dev):
 
 def test_dr_uses_a_rotating_kms_key_per_region_and_protects_data(dr):
     keys = {k.name: k for k in dr.of_type("aws:kms/key:Key")}
-    assert set(keys) == {"primary-checkpoints-key", "secondary-checkpoints-key", "alerts-topic-key", "audit-key"}
+    assert set(keys) == {"primary-checkpoints-key", "secondary-checkpoints-key", "alerts-topic-key", "audit-key",
+                         "primary-waf-logs-key", "secondary-waf-logs-key"}
     for role, region in (("primary", "us-east-1"), ("secondary", "us-west-2")):
         key = keys[f"{role}-checkpoints-key"]
         assert region_of(dr, key) == region

@@ -231,6 +231,11 @@ def test_logs_audit_trail_tls_and_waf_exist_in_the_emulator(sandbox):
         assert described["Status"] == "ISSUED" and described["DomainName"] == sandbox.platform["dns"]["record_name"]
         acl = sandbox.client("wafv2", region).get_web_acl_for_resource(ResourceArn=lb_arn)["WebACL"]
         assert {r["Name"] for r in acl["Rules"]} >= {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+        logging = sandbox.client("wafv2", region).get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+        (group,) = sandbox.client("logs", region).describe_log_groups(
+            logGroupNamePrefix=f"aws-waf-logs-dr-platform-dr-{role}")["logGroups"]
+        assert logging["LogDestinationConfigs"] == [group["arn"].removesuffix(":*")]
+        assert group["retentionInDays"] == 365 and group["kmsKeyId"]
 
 
 def test_platform_json_points_each_region_at_its_fault_proxy(sandbox):
