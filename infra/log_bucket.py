@@ -4,9 +4,10 @@ bucket's S3 server access logging into it.
 Versioned, SSE-S3, private, TLS-only, owner-enforced; logs expire after a year. With
 ``protect`` it is kept on ``pulumi destroy`` and its policy denies deleting log objects.
 
-SSE-S3 and not KMS on purpose: ALB access logs (ELB User Guide, "Enable access logs for your
-Application Load Balancer") and S3 server access logs (S3 User Guide, "Enabling Amazon S3
-server access logging") are only delivered to buckets whose default encryption is SSE-S3.
+SSE-S3 and not KMS on purpose: ALB access logs are only delivered to buckets whose default
+encryption is SSE-S3 (ELB User Guide, "Enable access logs for your Application Load Balancer":
+"The only server-side encryption option that's supported is Amazon S3-managed keys
+(SSE-S3)"), and a stack without load balancers (dev) uses no KMS at all (``kms: false``).
 CloudTrail encrypts its own log files with the trail's KMS key whatever the bucket default.
 The bucket does not log itself (a log bucket logging into itself loops).
 """

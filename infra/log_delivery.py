@@ -7,12 +7,13 @@ Three AWS services deliver logs into the log bucket, each under its own prefix:
   (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html):
   in Regions available before August 2022 the bucket policy grants ``s3:PutObject`` to the
   Region's Elastic Load Balancing account; in newer Regions to the service principal
-  ``logdelivery.elasticloadbalancing.amazonaws.com``. The bucket must use SSE-S3.
+  ``logdelivery.elasticloadbalancing.amazonaws.com``. The bucket must use SSE-S3 ("The only
+  server-side encryption option that's supported is Amazon S3-managed keys (SSE-S3)").
 - S3 server access logging (``s3-access/``). S3 User Guide, "Permissions for log delivery"
   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html):
   ``s3:PutObject`` for ``logging.s3.amazonaws.com``, limited by ``aws:SourceArn`` (the source
   buckets) and ``aws:SourceAccount``; the target bucket must be in the source's Region and
-  account, and its default encryption must be SSE-S3.
+  account.
 - CloudTrail (``cloudtrail/``, primary Region only). CloudTrail User Guide, "Amazon S3 bucket
   policy for CloudTrail"
   (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-s3-bucket-policy-for-cloudtrail.html):

@@ -58,10 +58,9 @@ def validate_encryption(args: StackValidationArgs, report_violation: ReportViola
     view, buckets = _buckets(args)
     require_kms = bool(setting(args, "requireKms", False))
     kms_users = [b.name for b in buckets if view.uses_kms(b)]
-    # S3 server access logs and ALB access logs are only delivered to SSE-S3 buckets (S3 User
-    # Guide, "Enabling Amazon S3 server access logging"; ELB User Guide, "Enable access logs
+    # ALB access logs are only delivered to SSE-S3 buckets (ELB User Guide, "Enable access logs
     # for your Application Load Balancer"): such log buckets need encryption, not KMS.
-    sse_s3_only = {urn for urn, services in view.log_targets().items() if services & {"s3", "elb"}}
+    sse_s3_only = {urn for urn, services in view.log_targets().items() if "elb" in services}
     for bucket in buckets:
         rules = view.sse_rules(bucket)
         algorithms = [r.get("sseAlgorithm") for r in rules]

@@ -73,8 +73,11 @@ def test_sse_s3_bucket_in_a_kms_stack_fails(dr):
 
 def test_require_kms_config_fails_an_sse_s3_stack(dev):
     found = violations_of(dev, "s3-bucket-encryption", {"s3-bucket-encryption": {"requireKms": True}})
+    # dev's log buckets only receive S3 server access logs, which a KMS bucket can take too:
+    # requireKms applies to them (only ALB log targets are SSE-S3 by necessity).
     assert sorted(v.urn for v in found) == sorted(
-        urn_of(dev, BUCKET, n) for n in ("primary-checkpoints-bucket", "secondary-checkpoints-bucket")
+        urn_of(dev, BUCKET, n) for n in ("primary-checkpoints-bucket", "secondary-checkpoints-bucket",
+                                         "primary-logs-bucket", "secondary-logs-bucket")
     )
     assert all("requireKms" in v.message for v in found)
 
@@ -347,9 +350,9 @@ def test_aws_managed_kms_key_fails_encryption(dr):
 
 
 def test_a_log_bucket_is_only_exempt_while_aws_services_deliver_logs_into_it(dr):
-    """S3 server access logs and ALB access logs need SSE-S3 targets (S3 User Guide, "Enabling
-    Amazon S3 server access logging"; ELB User Guide, "Enable access logs for your Application
-    Load Balancer"): the pack lets such buckets skip KMS and replication, and only those."""
+    """ALB access logs need SSE-S3 targets (ELB User Guide, "Enable access logs for your
+    Application Load Balancer"), and log buckets keep a Region's logs in that Region: the pack
+    lets such buckets skip KMS and replication, and only those."""
     assert violations_of(dr, "s3-bucket-encryption") == [] and violations_of(dr, "s3-cross-region-replication") == []
 
     def unlog(run):
