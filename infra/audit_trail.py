@@ -1,10 +1,13 @@
 """AuditTrail: who read, wrote and deleted checkpoints, and who failed over (AWS CloudTrail).
 
 Why CloudTrail data events and not only S3 server access logs: the S3 User Guide, "Logging
-options for Amazon S3" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/logging-with-S3.html),
-says server access logs are delivered on a best-effort basis and records can be missing or
-late, while CloudTrail delivers every data event with the caller's IAM identity, in
-encrypted files whose integrity can be validated (log file validation). An audit trail must
+requests with server access logging", section "Best-effort server log delivery"
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html), says access log
+records are delivered on a best-effort basis and their completeness and timeliness are not
+guaranteed, while CloudTrail records each S3 data event ("Amazon S3 CloudTrail events",
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html) with
+the caller's IAM identity, in encrypted files whose integrity can be validated (log file
+validation). An audit trail must
 not have gaps, so CloudTrail is the trail; server access logs (on every checkpoint bucket,
 see :mod:`infra.log_bucket`) stay as a cheap per-Region request log.
 
