@@ -353,3 +353,19 @@ def test_health_check_inversion_through_the_control_api(sandbox):
     finally:
         control(sandbox, "POST", "/faults/health-check", {"inverted": False})
     assert wait_for(lambda: sandbox.health.healthy(check_id) is True)
+
+
+def test_http_redirect_listener_is_created_as_a_301_to_https(tmp_path):
+    """The optional port-80 listener reaches the ELB API as a RedirectConfig (the provider's
+    ``redirect`` block), next to the HTTPS listener."""
+    dns = {"zoneName": "example.com", "recordName": "ml-api.example.com", "protocol": "HTTPS", "ttl": 30,
+           "httpRedirect": True}
+    with Sandbox("dr", tmp_path, TIME_SCALE, config_overrides={"dr-platform:dns": dns}) as running:
+        assert running.mocks.unsupported == []
+        lb_arn = running.run.one("aws:lb/loadBalancer:LoadBalancer", "primary-compute-alb").id
+        listeners = {l["Port"]: l for l in running.client("elbv2").describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]}
+        assert set(listeners) == {80, 443}
+        (action,) = listeners[80]["DefaultActions"]
+        assert action["Type"] == "redirect"
+        assert {k: action["RedirectConfig"][k] for k in ("Protocol", "Port", "StatusCode")} == {
+            "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
