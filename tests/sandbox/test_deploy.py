@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
@@ -357,15 +361,26 @@ def test_health_check_inversion_through_the_control_api(sandbox):
 
 def test_http_redirect_listener_is_created_as_a_301_to_https(tmp_path):
     """The optional port-80 listener reaches the ELB API as a RedirectConfig (the provider's
-    ``redirect`` block), next to the HTTPS listener."""
-    dns = {"zoneName": "example.com", "recordName": "ml-api.example.com", "protocol": "HTTPS", "ttl": 30,
-           "httpRedirect": True}
-    with Sandbox("dr", tmp_path, TIME_SCALE, config_overrides={"dr-platform:dns": dns}) as running:
-        assert running.mocks.unsupported == []
-        lb_arn = running.run.one("aws:lb/loadBalancer:LoadBalancer", "primary-compute-alb").id
-        listeners = {l["Port"]: l for l in running.client("elbv2").describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]}
-        assert set(listeners) == {80, 443}
-        (action,) = listeners[80]["DefaultActions"]
-        assert action["Type"] == "redirect"
-        assert {k: action["RedirectConfig"][k] for k in ("Protocol", "Port", "StatusCode")} == {
-            "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+    ``redirect`` block), next to the HTTPS listener. In a process of its own: moto's backends
+    are per process, and the module's dr sandbox already holds this stack's named resources."""
+    script = textwrap.dedent("""
+        import json, sys
+        from infra.sandbox.sandbox import Sandbox
+        dns = {"zoneName": "example.com", "recordName": "ml-api.example.com", "protocol": "HTTPS",
+               "ttl": 30, "httpRedirect": True}
+        with Sandbox("dr", sys.argv[1], 10.0, config_overrides={"dr-platform:dns": dns}) as running:
+            lb_arn = running.run.one("aws:lb/loadBalancer:LoadBalancer", "primary-compute-alb").id
+            listeners = running.client("elbv2").describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+            print(json.dumps({"unsupported": [u.as_dict() for u in running.mocks.unsupported],
+                              "listeners": {str(l["Port"]): l["DefaultActions"] for l in listeners}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          timeout=180, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["unsupported"] == []
+    assert set(result["listeners"]) == {"80", "443"}
+    (action,) = result["listeners"]["80"]
+    assert action["Type"] == "redirect"
+    assert {k: action["RedirectConfig"][k] for k in ("Protocol", "Port", "StatusCode")} == {
+        "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
