@@ -13,15 +13,19 @@ import pulumi
 import pulumi_aws as aws
 from pulumi.runtime import config as runtime_config
 
+from infra.audit_trail import AuditTrail, AuditTrailArgs, trail_arn, trail_name
+from infra.certificates import TlsCertificate, TlsCertificateArgs
 from infra.checkpoint_bucket import CheckpointBucket, CheckpointBucketArgs
 from infra.config import NAMESPACE, PlatformConfig, parse_config
 from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry, worst_case_failover
 from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
 from infra.fault_injection import FaultInjection, FaultInjectionArgs, fis_target_tag
 from infra.job_role import JobRole, JobRoleArgs
+from infra.log_bucket import LogBucket, LogBucketArgs, LoggedBucket
 from infra.monitoring import ROUTE53_METRICS_REGION, Alerts, AlertsArgs
 from infra.regional_compute import LoadBalancing, RegionalCompute, RegionalComputeArgs
 from infra.replication import BucketReplication, BucketReplicationArgs
+from infra.web_acl import WebAcl, WebAclArgs
 
 
 def read_raw_config() -> dict[str, Any]:
@@ -35,12 +39,12 @@ def read_raw_config() -> dict[str, Any]:
     return raw
 
 
+def default_tags(config: PlatformConfig, role: str) -> dict[str, str]:
+    return {"project": config.project, "stack": config.stack, "dr-role": role}
+
+
 def provider(name: str, region: str, role: str, config: PlatformConfig) -> aws.Provider:
-    return aws.Provider(
-        name,
-        region=region,
-        default_tags={"tags": {"project": config.project, "stack": config.stack, "dr-role": role}},
-    )
+    return aws.Provider(name, region=region, default_tags={"tags": default_tags(config, role)})
 
 
 def network(
@@ -114,6 +118,45 @@ def main() -> None:
             opts=opts,
         )
 
+    # -- logs and the audit trail --------------------------------------------------------------
+    audit_name = trail_name(config.project, config.stack)
+    audit_arn = pulumi.Output.all(partition.partition, identity.account_id).apply(
+        lambda v: trail_arn(partition=v[0], region=config.primary_region, account_id=v[1], name=audit_name)
+    )
+    logs: dict[str, LogBucket] = {}
+    for role, opts in (("primary", on_primary), ("secondary", on_secondary)):
+        logs[role] = LogBucket(
+            f"{role}-logs",
+            LogBucketArgs(
+                role=role,
+                region=config.primary_region if role == "primary" else config.secondary_region,
+                protect=config.protect_data,
+                account_id=identity.account_id,
+                partition=partition.partition,
+                logged_buckets=[LoggedBucket(buckets[role].bucket_name, buckets[role].bucket_arn)],
+                alb_logs=config.dns is not None,
+                trail_arn=audit_arn if config.audit_trail and role == "primary" else None,
+            ),
+            opts=opts,
+        )
+    audit: Optional[AuditTrail] = None
+    if config.audit_trail:
+        audit = AuditTrail(
+            "audit",
+            AuditTrailArgs(
+                name=audit_name,
+                trail_arn=audit_arn,
+                log_bucket_name=logs["primary"].bucket_name,
+                log_bucket_policy=logs["primary"].policy,
+                checkpoint_bucket_arns=[b.bucket_arn for b in buckets.values()],
+                prefix=config.checkpoint_prefix,
+                account_id=identity.account_id,
+                partition=partition.partition,
+                protect=config.protect_data,
+            ),
+            opts=on_primary,
+        )
+
     replication: Optional[BucketReplication] = None
     if config.replication:
         replication = BucketReplication(
@@ -141,6 +184,39 @@ def main() -> None:
         opts=on_primary,
     )
 
+    # -- the stack's hosted zone, TLS certificates and web ACLs -------------------------------
+    zone_id: Optional[pulumi.Output[str]] = None
+    if config.dns is not None:
+        if config.dns.zone_id is not None:
+            zone_id = pulumi.Output.from_input(config.dns.zone_id)
+        else:
+            zone_id = aws.route53.get_zone_output(
+                name=config.dns.zone_name, private_zone=False,
+                opts=pulumi.InvokeOutputOptions(provider=primary_provider),
+            ).zone_id
+    certificate_arns: dict[str, pulumi.Input[str]] = dict((config.dns.certificate_arns or {}) if config.dns else {})
+    if config.dns is not None and config.dns.protocol == "HTTPS" and not certificate_arns:
+        for role, opts in (("primary", on_primary), ("secondary", on_secondary)):
+            certificate_arns[role] = TlsCertificate(
+                f"{role}-tls",
+                TlsCertificateArgs(domain_name=config.dns.record_name, zone_id=zone_id),
+                opts=opts,
+            ).certificate_arn
+    web_acls: dict[str, WebAcl] = {}
+    if config.waf:
+        for role, opts in (("primary", on_primary), ("secondary", on_secondary)):
+            web_acls[role] = WebAcl(
+                f"{role}-waf",
+                WebAclArgs(
+                    role=role,
+                    metric_prefix=f"{config.project}-{config.stack}-{role}",
+                    region=config.primary_region if role == "primary" else config.secondary_region,
+                    account_id=identity.account_id,
+                    partition=partition.partition,
+                ),
+                opts=opts,
+            )
+
     # -- compute ---------------------------------------------------------------------------
     compute: dict[str, RegionalCompute] = {}
     capacities = {"primary": config.primary_capacity, "secondary": config.standby_capacity}
@@ -155,7 +231,12 @@ def main() -> None:
                 protocol=config.dns.protocol,
                 port=config.dns.port,
                 health_path=config.dns.path,
-                certificate_arn=(config.dns.certificate_arns or {}).get(role),
+                certificate_arn=certificate_arns.get(role),
+                http_redirect=config.dns.http_redirect,
+                access_log_bucket=logs[role].bucket_name,
+                access_log_policy=logs[role].policy,
+                deletion_protection=config.protect_data,
+                web_acl_arn=web_acls[role].arn if role in web_acls else None,
             )
         compute[role] = RegionalCompute(
             f"{role}-compute",
@@ -171,21 +252,14 @@ def main() -> None:
                 desired_capacity=capacities[role],
                 max_capacity=config.max_capacity,
                 load_balancing=lb,
+                tags=default_tags(config, role),
             ),
             opts=opts,
         )
 
     # -- DNS failover ----------------------------------------------------------------------
     dns: Optional[FailoverDns] = None
-    zone_id: Optional[pulumi.Output[str]] = None
-    if config.dns is not None:
-        if config.dns.zone_id is not None:
-            zone_id = pulumi.Output.from_input(config.dns.zone_id)
-        else:
-            zone_id = aws.route53.get_zone_output(
-                name=config.dns.zone_name, private_zone=False,
-                opts=pulumi.InvokeOutputOptions(provider=primary_provider),
-            ).zone_id
+    if config.dns is not None and zone_id is not None:
         dns = FailoverDns(
             "failover",
             FailoverDnsArgs(
@@ -206,6 +280,8 @@ def main() -> None:
         "alerts",
         AlertsArgs(
             primary_region=config.primary_region,
+            account_id=identity.account_id,
+            partition=partition.partition,
             alert_email=config.alert_email,
             source_bucket=buckets["primary"].bucket_name if replication_metrics else None,
             destination_bucket=buckets["secondary"].bucket_name if replication_metrics else None,
@@ -276,6 +352,7 @@ def main() -> None:
         pulumi.export(f"{role}BucketName", buckets[role].bucket_name)
         pulumi.export(f"{role}BucketArn", buckets[role].bucket_arn)
         pulumi.export(f"{role}AsgName", compute[role].asg_name)
+        pulumi.export(f"{role}LogBucketName", logs[role].bucket_name)
         if buckets[role].key is not None:
             pulumi.export(f"{role}KmsKeyArn", buckets[role].key_arn)
         if compute[role].load_balancer is not None:
@@ -286,6 +363,8 @@ def main() -> None:
     pulumi.export("jobInstanceProfileName", job_role.instance_profile.name)
     pulumi.export("alertsTopicArn", alerts.topic_arn)
     pulumi.export("alertsTopicArns", alerts.topic_arns)  # per Region: alarms notify a topic of their own Region
+    if audit is not None:
+        pulumi.export("auditTrailArn", audit.trail_arn)
     if dns is not None:
         pulumi.export("primaryHealthCheckId", dns.health_check_id)
         pulumi.export("primaryRecordFqdn", dns.primary_record.fqdn)

@@ -64,7 +64,11 @@ class DnsConfig:
     failure_threshold: int = 3
     ttl: int = 60
     alias: bool = False
+    # Bring-your-own ACM certificates per role; without them an HTTPS stack requests its own,
+    # DNS-validated in the stack's hosted zone (infra/certificates.py).
     certificate_arns: Optional[Mapping[str, str]] = None
+    # HTTPS only: also listen on port 80 and redirect to HTTPS (opens port 80 to the internet).
+    http_redirect: bool = False
 
     @property
     def effective_ttl(self) -> int:
@@ -86,6 +90,8 @@ class PlatformConfig:
     fis: bool
     noncurrent_version_days: int
     protect_data: bool
+    waf: bool
+    audit_trail: bool
     checkpoint_prefix: str
     instance_type: str
     ami_parameter: str
@@ -114,6 +120,8 @@ _BOOL_KEYS = {
     "failback": "failback",
     "protectData": "protect_data",
     "fis": "fis",
+    "waf": "waf",
+    "auditTrail": "audit_trail",
 }
 _INT_KEYS = {
     "noncurrentVersionDays": ("noncurrent_version_days", 1, 3650),
@@ -249,7 +257,7 @@ def _parse_networking(value: Any, primary: str, secondary: str, *, load_balancer
 
 _DNS_FIELDS = {
     "recordName", "zoneName", "zoneId", "protocol", "port", "path", "requestInterval",
-    "failureThreshold", "ttl", "alias", "certificateArns",
+    "failureThreshold", "ttl", "alias", "certificateArns", "httpRedirect",
 }
 
 
@@ -301,17 +309,22 @@ def _parse_dns(value: Any) -> Optional[DnsConfig]:
         )
 
     certs = obj.get("certificateArns")
-    if protocol == "HTTPS":
+    if certs is not None and protocol != "HTTPS":
+        raise ConfigError(f"{_key('dns.certificateArns')} is only allowed when dns.protocol is HTTPS, got protocol {protocol!r}")
+    if certs is not None:
         if not isinstance(certs, dict) or set(certs) != {"primary", "secondary"}:
             raise ConfigError(
                 f"{_key('dns.certificateArns')} must map primary and secondary to ACM certificate ARNs "
-                f"when dns.protocol is HTTPS, got {certs!r}"
+                f"(or be left out: the stack then requests DNS-validated certificates), got {certs!r}"
             )
         for role, arn in certs.items():
             if not isinstance(arn, str) or not _ACM_ARN_RE.match(arn):
                 raise ConfigError(f"{_key('dns.certificateArns.' + role)} must be an ACM certificate ARN, got {arn!r}")
-    elif certs is not None:
-        raise ConfigError(f"{_key('dns.certificateArns')} is only allowed when dns.protocol is HTTPS, got protocol {protocol!r}")
+    http_redirect = _bool("dns.httpRedirect", obj.get("httpRedirect", False))
+    if http_redirect and protocol != "HTTPS":
+        raise ConfigError(f"{_key('dns.httpRedirect')} redirects HTTP to HTTPS and needs dns.protocol HTTPS, got {protocol!r}")
+    if http_redirect and port == 80:
+        raise ConfigError(f"{_key('dns.httpRedirect')} listens on port 80 for the redirect; dns.port must not be 80")
 
     return DnsConfig(
         record_name=record.rstrip("."),
@@ -325,6 +338,7 @@ def _parse_dns(value: Any) -> Optional[DnsConfig]:
         ttl=ttl,
         alias=alias,
         certificate_arns=dict(certs) if certs else None,
+        http_redirect=http_redirect,
     )
 
 
@@ -405,6 +419,12 @@ def parse_config(
                     f"{_key(name)} is true but {_key('replication')} is false; "
                     f"{name} only applies to a replicated bucket pair: enable replication or set {name} to false"
                 )
+
+    if values["waf"] and raw.get("dns") in (None, ""):
+        raise ConfigError(
+            f"{_key('waf')} is true but {_key('dns')} is not set; the web ACL protects the load "
+            "balancers, which only exist with DNS failover: set dns or set waf to false"
+        )
 
     if values["fis"] and not values["replication_time_control"]:
         raise ConfigError(

@@ -41,6 +41,9 @@ class FailoverDns(pulumi.ComponentResource):
             request_interval=dns.request_interval,
             failure_threshold=dns.failure_threshold,
             measure_latency=False,
+            # HTTPS: send the name in the TLS client_hello (SNI), as an ALB with several
+            # certificates needs; Route 53 does not validate the certificate it gets back.
+            enable_sni=True if dns.protocol == "HTTPS" else None,
             tags={"Name": f"{dns.record_name} primary"},
             opts=child,
         )

@@ -17,8 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import json
+
 import pulumi
 import pulumi_aws as aws
+
+from infra import policies
 
 # Route 53 publishes health-check metrics in us-east-1 only, so that alarm (and the topic
 # it notifies) must live there whatever the primary region is.
@@ -32,6 +36,8 @@ SOURCE_REGION_METRICS = ("OperationsFailedReplication",)
 @dataclass(frozen=True)
 class AlertsArgs:
     primary_region: str
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
     alert_email: Optional[str] = None
     # Replication alarms, when S3 publishes replication metrics (RTC on).
     source_bucket: Optional[pulumi.Input[str]] = None
@@ -49,6 +55,7 @@ class AlertsArgs:
 class Alerts(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertsArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("dr-platform:index:Alerts", name, None, opts)
+        self._args = args
         self.topic = self._topic(f"{name}-topic", args.alert_email, pulumi.ResourceOptions(parent=self))
         self.topics: dict[str, aws.sns.Topic] = {args.primary_region: self.topic}
         self.alarm_names: list[pulumi.Output[str]] = []
@@ -136,10 +143,20 @@ class Alerts(pulumi.ComponentResource):
         return self.topics[region]
 
     def _topic(self, name: str, email: Optional[str], opts: pulumi.ResourceOptions) -> aws.sns.Topic:
-        # Not encrypted with the AWS-managed alias/aws/sns key on purpose: CloudWatch alarms
-        # cannot publish to topics under that key (its policy cannot be edited), and alerts
-        # carry resource names, not data.
-        topic = aws.sns.Topic(name, opts=opts)
+        # Encrypted with a customer-managed key: CloudWatch alarms cannot publish to a topic
+        # under the AWS-managed alias/aws/sns key, whose policy cannot grant them the key
+        # (see policies.alerts_key_policy for the document that says so).
+        key = aws.kms.Key(
+            f"{name}-key",
+            description="dr-platform alerts topic",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(self._args.account_id, self._args.partition).apply(
+                lambda v: json.dumps(policies.alerts_key_policy(account_id=v[0], partition=v[1]))
+            ),
+            opts=opts,
+        )
+        topic = aws.sns.Topic(name, kms_master_key_id=key.arn, opts=opts)
         if email:
             aws.sns.TopicSubscription(
                 f"{name}-email", topic=topic.arn, protocol="email", endpoint=email, opts=opts

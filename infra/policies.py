@@ -248,7 +248,6 @@ def allowed_actions(policy: Policy) -> list[str]:
 
 # What AWS FIS needs for the drills' two experiments (FIS User Guide, actions reference):
 # aws:s3:bucket-pause-replication and aws:network:disrupt-connectivity with scope s3.
-FIS_PAUSE_REPLICATION_ACTIONS = ("s3:PutReplicationConfiguration", "s3:GetReplicationConfiguration", "s3:PauseReplication")
 # The FIS actions reference grants Put/GetReplicationConfiguration only with this condition.
 FIS_PAUSE_CONDITION = {"Bool": {"s3:IsReplicationPauseRequest": "true"}}
 FIS_DISCOVERY_ACTIONS = (  # read-only; these APIs take no resource-level permissions
@@ -258,8 +257,10 @@ FIS_DISCOVERY_ACTIONS = (  # read-only; these APIs take no resource-level permis
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
     "ec2:DescribeManagedPrefixLists",
-    "ec2:GetManagedPrefixListEntries",
 )
+# Takes a prefix-list ARN (Service Authorization Reference, Amazon EC2): scoped to the
+# AWS-managed prefix lists (owner "aws") of the primary Region, such as com.amazonaws.<region>.s3.
+FIS_PREFIX_LIST_ACTIONS = ("ec2:GetManagedPrefixListEntries",)
 FIS_NACL_ACTIONS = (
     "ec2:CreateNetworkAcl",
     "ec2:CreateNetworkAclEntry",
@@ -287,8 +288,105 @@ def fis_role_policy(
         {"Sid": "DiscoverTargets", "Effect": "Allow", "Action": list(FIS_DISCOVERY_ACTIONS), "Resource": "*"},
     ]
     if vpc_id and subnet_ids:
-        statements.append(
+        statements += [
+            {"Sid": "ReadAwsPrefixLists", "Effect": "Allow", "Action": list(FIS_PREFIX_LIST_ACTIONS),
+             "Resource": [f"arn:{partition}:ec2:{region}:aws:prefix-list/*"]},
             {"Sid": "DisruptS3FromPlatformSubnets", "Effect": "Allow", "Action": list(FIS_NACL_ACTIONS),
-             "Resource": [f"{ec2}:vpc/{vpc_id}", *(f"{ec2}:subnet/{s}" for s in subnet_ids), f"{ec2}:network-acl/*"]}
-        )
+             "Resource": [f"{ec2}:vpc/{vpc_id}", *(f"{ec2}:subnet/{s}" for s in subnet_ids), f"{ec2}:network-acl/*"]},
+        ]
     return {"Version": VERSION, "Statement": statements}
+
+
+def _account_administers(account_id: str, partition: str) -> dict[str, Any]:
+    return {
+        "Sid": "AccountAdministersKeyThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": list(KEY_ADMIN_ACTIONS) + list(KEY_USE_ACTIONS),
+        "Resource": "*",
+    }
+
+
+def alerts_key_policy(*, account_id: str, partition: str = "aws") -> Policy:
+    """The alerts topic's customer-managed key: CloudWatch alarms may publish to the topic.
+
+    SNS Developer Guide, "Enable compatibility between event sources from AWS services and
+    encrypted topics" (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html
+    #compatibility-with-aws-services): a service that publishes to an encrypted topic needs
+    ``kms:Decrypt`` and ``kms:GenerateDataKey*`` on the key, which the AWS-managed
+    ``alias/aws/sns`` key's policy cannot grant; CloudWatch is one of those services.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _account_administers(account_id, partition),
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+        ],
+    }
+
+
+def trail_key_policy(*, account_id: str, trail_arn: str, partition: str = "aws") -> Policy:
+    """The audit trail's key: CloudTrail encrypts log files with it for this trail only.
+
+    CloudTrail User Guide, "Configure AWS KMS key policies for CloudTrail"
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html):
+    ``kms:GenerateDataKey*`` with the encryption context ``aws:cloudtrail:arn`` of the
+    account's trails, and ``kms:DescribeKey``; readers decrypt through IAM (account root).
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _account_administers(account_id, partition),
+            {
+                "Sid": "CloudTrailEncryptsLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn":
+                                   f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"},
+                },
+            },
+            {
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def log_group_key_policy(*, account_id: str, region: str, log_group: str, partition: str = "aws") -> Policy:
+    """A CloudWatch Logs group's key: the Region's CloudWatch Logs may use it for that group only.
+
+    CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS"
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html):
+    the ``logs.<region>.amazonaws.com`` principal, limited by the encryption context
+    ``kms:EncryptionContext:aws:logs:arn`` to the log group's ARN.
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            _account_administers(account_id, partition),
+            {
+                "Sid": "CloudWatchLogsUsesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn":
+                                            f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"}},
+            },
+        ],
+    }

@@ -10,14 +10,17 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from infra import log_delivery
 from infra.failover_budget import (
     TARGET_GROUP_HEALTHY_THRESHOLD,
     TARGET_GROUP_INTERVAL_SECONDS,
     TARGET_GROUP_UNHEALTHY_THRESHOLD,
 )
 
-# TLS policy for HTTPS listeners: TLS 1.2+ with forward secrecy (AWS's recommended default).
+# TLS policy for HTTPS listeners: TLS 1.3 and 1.2 only, forward-secret ciphers (ELB User
+# Guide, "Security policies for your Application Load Balancer": the recommended default).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+HTTP_PORT = 80
 
 USER_DATA_TEMPLATE = """#!/bin/bash
 # dr-platform standby: a minimal health endpoint the load balancer and Route 53 can probe.
@@ -52,7 +55,14 @@ class LoadBalancing:
     protocol: str  # HTTP or HTTPS: what clients and Route 53 use
     port: int
     health_path: str
-    certificate_arn: Optional[str] = None
+    certificate_arn: Optional[pulumi.Input[str]] = None
+    # HTTPS only: a port-80 listener that answers 301 to https://host:port/path?query.
+    http_redirect: bool = False
+    # ALB access logs into this bucket (under alb/<role>), after this policy lets ELB write.
+    access_log_bucket: Optional[pulumi.Input[str]] = None
+    access_log_policy: Optional[pulumi.Resource] = None
+    deletion_protection: bool = False
+    web_acl_arn: Optional[pulumi.Input[str]] = None  # an AWS WAF (REGIONAL) web ACL to attach
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,9 @@ class RegionalComputeArgs:
     load_balancing: Optional[LoadBalancing] = None
     # The internet-facing load balancer's (public) subnets; used only with load_balancing.
     load_balancer_subnet_ids: Optional[pulumi.Input[Sequence[str]]] = None
+    # Tags for the group and, through propagate_at_launch, its instances: provider
+    # default_tags do not reach Auto Scaling groups (pulumi-aws, autoscaling.Group docs).
+    tags: Optional[dict[str, str]] = None
 
 
 class RegionalCompute(pulumi.ComponentResource):
@@ -129,6 +142,10 @@ class RegionalCompute(pulumi.ComponentResource):
             target_group_arns=[self.target_group.arn] if self.target_group is not None else None,
             health_check_type="ELB" if self.target_group is not None else "EC2",
             health_check_grace_period=120,
+            tags=[
+                {"key": key, "value": value, "propagate_at_launch": True}
+                for key, value in sorted({**(args.tags or {}), "dr-platform:role": args.role}.items())
+            ],
             # Scaling the standby up during a failover is the drill's job, not a diff for
             # the next `pulumi up` to revert.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]),
@@ -158,6 +175,17 @@ class RegionalCompute(pulumi.ComponentResource):
             description=f"{lb.protocol} from clients and Route 53 health checkers",
             opts=child,
         )
+        if lb.http_redirect:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-lb-in-http",
+                security_group_id=self.lb_sg.id,
+                ip_protocol="tcp",
+                from_port=HTTP_PORT,
+                to_port=HTTP_PORT,
+                cidr_ipv4="0.0.0.0/0",
+                description="HTTP from clients, answered with a redirect to HTTPS",
+                opts=child,
+            )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-lb-to-instances",
             security_group_id=self.lb_sg.id,
@@ -178,6 +206,9 @@ class RegionalCompute(pulumi.ComponentResource):
             description="from the load balancer only",
             opts=child,
         )
+        alb: dict = {}
+        if lb.access_log_bucket is not None:
+            alb["access_logs"] = {"bucket": lb.access_log_bucket, "prefix": f"{log_delivery.ALB_PREFIX}", "enabled": True}
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-alb",
             load_balancer_type="application",
@@ -185,8 +216,17 @@ class RegionalCompute(pulumi.ComponentResource):
             security_groups=[self.lb_sg.id],
             subnets=args.load_balancer_subnet_ids if args.load_balancer_subnet_ids is not None else args.subnet_ids,
             drop_invalid_header_fields=True,
-            opts=child,
+            enable_deletion_protection=lb.deletion_protection,
+            **alb,
+            # ELB test-writes to the log bucket when access logs are turned on.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[lb.access_log_policy] if lb.access_log_policy is not None else None
+            ),
         )
+        if lb.web_acl_arn is not None:
+            aws.wafv2.WebAclAssociation(
+                f"{name}-waf", resource_arn=self.load_balancer.arn, web_acl_arn=lb.web_acl_arn, opts=child
+            )
         self.target_group = aws.lb.TargetGroup(
             f"{name}-tg",
             port=args.app_port,
@@ -211,5 +251,19 @@ class RegionalCompute(pulumi.ComponentResource):
             "default_actions": [{"type": "forward", "target_group_arn": self.target_group.arn}],
         }
         if lb.protocol == "HTTPS":
+            if lb.certificate_arn is None:
+                raise ValueError(f"{name}: an HTTPS listener needs a certificate")
             listener.update(certificate_arn=lb.certificate_arn, ssl_policy=TLS_POLICY)
         aws.lb.Listener(f"{name}-listener", **listener, opts=child)
+        if lb.http_redirect:
+            aws.lb.Listener(
+                f"{name}-listener-http",
+                load_balancer_arn=self.load_balancer.arn,
+                port=HTTP_PORT,
+                protocol="HTTP",
+                default_actions=[{
+                    "type": "redirect",
+                    "redirect": {"protocol": "HTTPS", "port": str(lb.port), "status_code": "HTTP_301"},
+                }],
+                opts=child,
+            )

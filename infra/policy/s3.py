@@ -58,6 +58,9 @@ def validate_encryption(args: StackValidationArgs, report_violation: ReportViola
     view, buckets = _buckets(args)
     require_kms = bool(setting(args, "requireKms", False))
     kms_users = [b.name for b in buckets if view.uses_kms(b)]
+    # ALB access logs are only delivered to SSE-S3 buckets (ELB User Guide, "Enable access logs
+    # for your Application Load Balancer"): such log buckets need encryption, not KMS.
+    sse_s3_only = {urn for urn, services in view.log_targets().items() if "elb" in services}
     for bucket in buckets:
         rules = view.sse_rules(bucket)
         algorithms = [r.get("sseAlgorithm") for r in rules]
@@ -69,7 +72,7 @@ def validate_encryption(args: StackValidationArgs, report_violation: ReportViola
                 bucket.urn,
             )
             continue
-        if view.kms_key_of(bucket):
+        if view.kms_key_of(bucket) or bucket.urn in sse_s3_only:
             continue
         others = [name for name in kms_users if name != bucket.name]
         if others:
@@ -196,8 +199,11 @@ def validate_cross_region_replication(args: StackValidationArgs, report_violatio
     edges = view.replication_edges()
     destinations = {e.destination.urn for e in edges if e.destination is not None}
     sources = {e.source.urn for e in edges if e.source is not None}
+    # A log bucket keeps one Region's logs in that Region (S3 server access logs must be in
+    # the source bucket's Region, ALB logs in the load balancer's); it is not data to fail over.
+    log_buckets = set(view.log_targets())
     for bucket in buckets:
-        if bucket.urn not in destinations and bucket.urn not in sources:
+        if bucket.urn not in destinations and bucket.urn not in sources and bucket.urn not in log_buckets:
             report_violation(
                 f"{describe(bucket)} is a primary bucket (no bucket replicates into it) without "
                 "cross-region replication; add a BucketReplicationConfig with an enabled rule to a "

@@ -31,6 +31,9 @@ HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 FIS_TEMPLATE = "aws:fis/experimentTemplate:ExperimentTemplate"
+BUCKET_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+TRAIL = "aws:cloudtrail/trail:Trail"
 
 
 def describe(resource: Any) -> str:
@@ -104,6 +107,19 @@ class StackView:
             if name_or_arn in (bucket.props.get("bucket"), bucket.props.get("arn")):
                 return bucket
         return None
+
+    def log_targets(self) -> dict[str, set[str]]:
+        """Buckets AWS services deliver logs into: bucket URN -> the services ("s3", "elb", "cloudtrail")."""
+        named: list[tuple[Any, str]] = [(r.props.get("targetBucket"), "s3") for r in self.of_type(BUCKET_LOGGING)]
+        named += [((lb.props.get("accessLogs") or {}).get("bucket"), "elb") for lb in self.of_type(LOAD_BALANCER)
+                  if (lb.props.get("accessLogs") or {}).get("enabled")]
+        named += [(t.props.get("s3BucketName"), "cloudtrail") for t in self.of_type(TRAIL)]
+        targets: dict[str, set[str]] = defaultdict(set)
+        for name, service in named:
+            bucket = self.bucket_named(name) if name else None
+            if bucket is not None:
+                targets[bucket.urn].add(service)
+        return dict(targets)
 
     def is_versioned(self, bucket: PolicyResource) -> bool:
         return any(

@@ -8,6 +8,10 @@ failover record reach "the region's app".
 is up and its Auto Scaling group has at least one InService instance (an ALB with no healthy
 target answers 503); 503 when the app is down (``mode = "503"``) or the group is empty; and
 with ``mode = "closed"`` nothing listens at all (connection refused).
+
+With ``tls`` (an ``ssl.SSLContext``, see :mod:`infra.sandbox.tls`) the stand-in speaks HTTPS,
+as the load balancer's HTTPS listener does; ``mode = "plain"`` keeps the port open and
+serving but drops TLS (a listener that lost its certificate): a TLS client's handshake fails.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -23,11 +28,17 @@ from typing import Callable, Optional
 
 logger = logging.getLogger(__name__)
 
-APP_MODES = ("up", "503", "closed")
+APP_MODES = ("up", "503", "closed", "plain")
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(5)
+            self.request.do_handshake()
+        super().setup()
 
     def do_GET(self) -> None:  # noqa: N802
         app = self.server.app
@@ -48,22 +59,32 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def handle_error(self, request, client_address) -> None:
-        # A client that hangs up mid-answer (a probe with a short timeout) is not an error here.
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            logger.debug("client %s hung up", client_address)
-            return
-        super().handle_error(request, client_address)
-
     def __init__(self, address, app: "AppStandIn") -> None:
         self.app = app
         super().__init__(address, _Handler)
 
+    def get_request(self):
+        sock, address = super().get_request()
+        tls = self.app.tls
+        if tls is not None and self.app.mode != "plain":
+            # The handshake runs in the request's own thread (_Handler.setup), not in accept().
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up mid-answer (a probe with a short timeout) or fails the TLS
+        # handshake is not an error of the stand-in.
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, BrokenPipeError, ConnectionResetError, TimeoutError)):
+            logger.debug("client %s: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
+
 
 class AppStandIn:
     def __init__(self, role: str, region: str, *, in_service: Optional[Callable[[], int]] = None,
-                 port: int = 0, cache_seconds: float = 0.25) -> None:
+                 port: int = 0, cache_seconds: float = 0.25, tls: Optional[ssl.SSLContext] = None) -> None:
         self.role = role
+        self.tls = tls
         self.region = region
         self.port = port
         self._in_service = in_service
@@ -76,7 +97,7 @@ class AppStandIn:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def mode(self) -> str:
@@ -133,7 +154,8 @@ class AppStandIn:
         return count
 
     def serving(self) -> tuple[bool, str]:
-        if self._mode != "up":
+        # "plain" only breaks TLS: the app behind it still serves plain HTTP.
+        if self._mode not in ("up", "plain"):
             return False, f"app is {self._mode}"
         count = self.in_service()
         if count is not None and count < 1:

@@ -36,6 +36,7 @@ DEFAULT_REGION = "us-east-1"
 # engine camelCase key -> API key, where the PascalCase of the key is not the API's spelling
 _API_KEYS = {
     "id": "ID",
+    "cloudwatchMetricsEnabled": "CloudWatchMetricsEnabled",
     "kmsMasterKeyId": "KMSMasterKeyID",
     "replicaKmsKeyId": "ReplicaKmsKeyID",
     "sseAlgorithm": "SSEAlgorithm",
@@ -422,10 +423,12 @@ def _asg(aws: EmulatorAws, args, region, inputs):
         params["HealthCheckType"] = inputs["healthCheckType"]
     if inputs.get("healthCheckGracePeriod") is not None:
         params["HealthCheckGracePeriod"] = _int(inputs["healthCheckGracePeriod"])
-    tags = {**aws.default_tags(args.provider), **{t["key"]: t["value"] for t in inputs.get("tags") or []}}
+    # Provider default_tags do not reach Auto Scaling groups (pulumi-aws autoscaling.Group
+    # docs): only the group's own tag blocks are applied, each with its propagate_at_launch.
+    tags = inputs.get("tags") or []
     if tags:
-        params["Tags"] = [{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": name,
-                           "ResourceType": "auto-scaling-group"} for k, v in tags.items()]
+        params["Tags"] = [{"Key": t["key"], "Value": t["value"], "PropagateAtLaunch": bool(t.get("propagateAtLaunch")),
+                           "ResourceId": name, "ResourceType": "auto-scaling-group"} for t in tags]
     autoscaling.create_auto_scaling_group(**params)
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
     return name, {"name": name, "arn": group["AutoScalingGroupARN"]}
@@ -443,10 +446,21 @@ def _load_balancer(aws: EmulatorAws, args, region, inputs):
     if tags:
         params["Tags"] = _tag_list(tags)
     lb = elb.create_load_balancer(**params)["LoadBalancers"][0]
+    attributes = []
     if inputs.get("dropInvalidHeaderFields") is not None:
-        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[
-            {"Key": "routing.http.drop_invalid_header_fields.enabled",
-             "Value": str(bool(inputs["dropInvalidHeaderFields"])).lower()}])
+        attributes.append({"Key": "routing.http.drop_invalid_header_fields.enabled",
+                           "Value": str(bool(inputs["dropInvalidHeaderFields"])).lower()})
+    if inputs.get("enableDeletionProtection") is not None:
+        attributes.append({"Key": "deletion_protection.enabled",
+                           "Value": str(bool(inputs["enableDeletionProtection"])).lower()})
+    logs = inputs.get("accessLogs") or {}
+    if logs.get("enabled"):
+        _check_elb_can_log(aws, region, logs["bucket"], logs.get("prefix") or "")
+        attributes += [{"Key": "access_logs.s3.enabled", "Value": "true"},
+                       {"Key": "access_logs.s3.bucket", "Value": logs["bucket"]},
+                       {"Key": "access_logs.s3.prefix", "Value": logs.get("prefix") or ""}]
+    if attributes:
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=attributes)
     return lb["LoadBalancerArn"], {"name": name, "arn": lb["LoadBalancerArn"], "dnsName": lb["DNSName"],
                                    "zoneId": lb["CanonicalHostedZoneId"],
                                    "arnSuffix": lb["LoadBalancerArn"].split(":loadbalancer/", 1)[-1]}
@@ -479,8 +493,8 @@ def _listener(aws: EmulatorAws, args, region, inputs):
     elb = aws.client("elbv2", region)
     actions = [{k: v for k, v in api_shape(action).items()} for action in inputs.get("defaultActions") or []]
     for action in actions:
-        if "TargetGroupArn" in action:
-            action["TargetGroupArn"] = action["TargetGroupArn"]
+        if "Redirect" in action:  # the provider's `redirect` block is the API's RedirectConfig
+            action["RedirectConfig"] = action.pop("Redirect")
     params: dict[str, Any] = {"LoadBalancerArn": inputs["loadBalancerArn"], "Port": _int(inputs["port"]),
                               "Protocol": inputs.get("protocol", "HTTP"), "DefaultActions": actions}
     if inputs.get("certificateArn"):
@@ -501,7 +515,8 @@ def _health_check(aws: EmulatorAws, args, region, inputs):
     for key, api in (("port", "Port"), ("requestInterval", "RequestInterval"), ("failureThreshold", "FailureThreshold")):
         if inputs.get(key) is not None:
             config[api] = _int(inputs[key])
-    for key, api in (("measureLatency", "MeasureLatency"), ("invertHealthcheck", "Inverted"), ("disabled", "Disabled")):
+    for key, api in (("measureLatency", "MeasureLatency"), ("invertHealthcheck", "Inverted"), ("disabled", "Disabled"),
+                     ("enableSni", "EnableSNI")):
         if inputs.get(key) is not None:
             config[api] = bool(inputs[key])
     check = route53.create_health_check(CallerReference=str(uuid.uuid4()), HealthCheckConfig=config)["HealthCheck"]
@@ -529,8 +544,9 @@ def _record(aws: EmulatorAws, args, region, inputs):
     else:
         record["TTL"] = _int(inputs.get("ttl"))
         record["ResourceRecords"] = [{"Value": value} for value in inputs.get("records") or []]
+    action = "UPSERT" if inputs.get("allowOverwrite") else "CREATE"
     route53.change_resource_record_sets(HostedZoneId=inputs["zoneId"], ChangeBatch={
-        "Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]})
+        "Changes": [{"Action": action, "ResourceRecordSet": record}]})
     record_id = "_".join(str(part) for part in (inputs["zoneId"], inputs["name"], inputs["type"], inputs.get("setIdentifier")) if part)
     return record_id, {"fqdn": inputs["name"]}
 
@@ -538,7 +554,8 @@ def _record(aws: EmulatorAws, args, region, inputs):
 def _topic(aws: EmulatorAws, args, region, inputs):
     name = inputs.get("name") or auto_name(args.name, max_length=256)
     tags = {**aws.default_tags(args.provider), **(inputs.get("tags") or {})}
-    arn = aws.client("sns", region).create_topic(Name=name, Tags=_tag_list(tags))["TopicArn"]
+    attributes = {"KmsMasterKeyId": inputs["kmsMasterKeyId"]} if inputs.get("kmsMasterKeyId") else {}
+    arn = aws.client("sns", region).create_topic(Name=name, Tags=_tag_list(tags), Attributes=attributes)["TopicArn"]
     return arn, {"name": name, "arn": arn}
 
 
@@ -608,6 +625,182 @@ def _experiment_template(aws: EmulatorAws, args, region, inputs):
     return template["id"], {"arn": f"arn:aws:fis:{region}:{account}:experiment-template/{template['id']}"}
 
 
+def _elb_may_write(statement: dict[str, Any], region: str, resource: str) -> bool:
+    import fnmatch
+
+    from infra.log_delivery import elb_log_principal
+
+    if statement.get("Effect") != "Allow":
+        return False
+    actions = statement.get("Action")
+    actions = [actions] if isinstance(actions, str) else actions or []
+    if not any(fnmatch.fnmatchcase("s3:PutObject", a) for a in actions):
+        return False
+    principal = statement.get("Principal") or {}
+    wanted = elb_log_principal(region)
+    (kind, value), = wanted.items()
+    granted = principal.get(kind) if isinstance(principal, dict) else None
+    granted = [granted] if isinstance(granted, str) else granted or []
+    if value not in granted:
+        return False
+    resources = statement.get("Resource")
+    resources = [resources] if isinstance(resources, str) else resources or []
+    return any(fnmatch.fnmatchcase(resource, r) for r in resources)
+
+
+def _check_elb_can_log(aws: EmulatorAws, region: str, bucket: str, prefix: str) -> None:
+    """ELB refuses access logs it cannot write ("Access Denied for bucket ..."): the bucket's
+    policy must grant the Region's ELB principal s3:PutObject under <prefix>/AWSLogs/<account>/."""
+    s3 = aws.client("s3", region)
+    account = aws.client("sts", region).get_caller_identity()["Account"]
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except botocore.exceptions.ClientError as exc:
+        raise UnsupportedResource(f"access logs to {bucket}: ELB cannot write there ({exc})") from exc
+    key = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}AWSLogs/{account}/elasticloadbalancing/x"
+    statements = policy.get("Statement") or []
+    if not any(_elb_may_write(st, region, key) for st in (statements if isinstance(statements, list) else [statements])):
+        raise UnsupportedResource(f"access logs to {bucket}: its policy does not let the {region} ELB principal "
+                                  f"write {key}")
+
+
+def _certificate(aws: EmulatorAws, args, region, inputs):
+    acm = aws.client("acm", region)
+    params: dict[str, Any] = {"DomainName": inputs["domainName"],
+                              "ValidationMethod": inputs.get("validationMethod", "DNS")}
+    if inputs.get("subjectAlternativeNames"):
+        params["SubjectAlternativeNames"] = list(inputs["subjectAlternativeNames"])
+    options = inputs.get("options") or {}
+    if options.get("certificateTransparencyLoggingPreference"):
+        params["Options"] = {"CertificateTransparencyLoggingPreference": options["certificateTransparencyLoggingPreference"]}
+    tags = {**aws.default_tags(args.provider), **(inputs.get("tags") or {})}
+    if tags:
+        params["Tags"] = _tag_list(tags)
+    arn = acm.request_certificate(**params)["CertificateArn"]
+    described = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    options_out = [{"domainName": o["DomainName"], "resourceRecordName": o["ResourceRecord"]["Name"],
+                    "resourceRecordType": o["ResourceRecord"]["Type"], "resourceRecordValue": o["ResourceRecord"]["Value"]}
+                   for o in described.get("DomainValidationOptions") or [] if o.get("ResourceRecord")]
+    return arn, {"arn": arn, "domainValidationOptions": options_out, "status": described["Status"]}
+
+
+def _record_exists(aws: EmulatorAws, region: str, name: str, type_: str, value: Optional[str] = None) -> bool:
+    route53 = aws.client("route53", region)
+    fqdn = name.rstrip(".") + "."
+    for zone in route53.list_hosted_zones()["HostedZones"]:
+        if fqdn != zone["Name"] and not fqdn.endswith("." + zone["Name"]):
+            continue
+        sets = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+        for record in sets:
+            if record["Name"] == fqdn and record["Type"] == type_ and (
+                    value is None or value in [r["Value"] for r in record.get("ResourceRecords", [])]):
+                return True
+    return False
+
+
+def _certificate_validation(aws: EmulatorAws, args, region, inputs):
+    """ACM issues a DNS-validated certificate once each validation CNAME resolves: check the
+    records in the emulator's Route 53, then issue (ACM User Guide, "DNS validation")."""
+    from infra.sandbox import moto_backend
+
+    arn = inputs["certificateArn"]
+    described = aws.client("acm", region).describe_certificate(CertificateArn=arn)["Certificate"]
+    wanted = inputs.get("validationRecordFqdns") or []
+    for option in described.get("DomainValidationOptions") or []:
+        record = option.get("ResourceRecord") or {}
+        if not _record_exists(aws, region, record.get("Name", ""), record.get("Type", "CNAME"), record.get("Value")):
+            raise UnsupportedResource(f"certificate {arn}: validation record {record.get('Name')} is not in any "
+                                      "hosted zone, so ACM would never issue it")
+        if wanted and record.get("Name", "").rstrip(".") not in [w.rstrip(".") for w in wanted]:
+            raise UnsupportedResource(f"certificate {arn}: validation_record_fqdns {wanted} do not name "
+                                      f"{record.get('Name')}")
+    status = moto_backend.issue_certificate(arn, region)
+    if status != "ISSUED":
+        raise UnsupportedResource(f"certificate {arn} is {status}, not ISSUED")
+    return arn, {"certificateArn": arn}
+
+
+def _web_acl(aws: EmulatorAws, args, region, inputs):
+    name = inputs.get("name") or auto_name(args.name, max_length=128)
+    tags = {**aws.default_tags(args.provider), **(inputs.get("tags") or {})}
+    params: dict[str, Any] = {"Name": name, "Scope": inputs["scope"], "DefaultAction": api_shape(inputs["defaultAction"]),
+                              "VisibilityConfig": api_shape(inputs["visibilityConfig"]),
+                              "Rules": api_shape(inputs.get("rules") or [])}
+    if inputs.get("description"):
+        params["Description"] = inputs["description"]
+    if tags:
+        params["Tags"] = _tag_list(tags)
+    summary = aws.client("wafv2", region).create_web_acl(**params)["Summary"]
+    return summary["Id"], {"arn": summary["ARN"], "name": name, "lockToken": summary.get("LockToken")}
+
+
+def _web_acl_association(aws: EmulatorAws, args, region, inputs):
+    aws.client("wafv2", region).associate_web_acl(WebACLArn=inputs["webAclArn"], ResourceArn=inputs["resourceArn"])
+    return f"{inputs['webAclArn']},{inputs['resourceArn']}", {}
+
+
+def _trail(aws: EmulatorAws, args, region, inputs):
+    cloudtrail = aws.client("cloudtrail", region)
+    name = inputs.get("name") or auto_name(args.name, max_length=128)
+    params: dict[str, Any] = {"Name": name, "S3BucketName": inputs["s3BucketName"]}
+    for key, api in (("s3KeyPrefix", "S3KeyPrefix"), ("kmsKeyId", "KmsKeyId"), ("snsTopicName", "SnsTopicName")):
+        if inputs.get(key):
+            params[api] = inputs[key]
+    for key, api in (("isMultiRegionTrail", "IsMultiRegionTrail"),
+                     ("includeGlobalServiceEvents", "IncludeGlobalServiceEvents"),
+                     ("enableLogFileValidation", "EnableLogFileValidation")):
+        if inputs.get(key) is not None:
+            params[api] = bool(inputs[key])
+    tags = {**aws.default_tags(args.provider), **(inputs.get("tags") or {})}
+    if tags:
+        params["TagsList"] = _tag_list(tags)
+    trail = cloudtrail.create_trail(**params)
+    selectors = inputs.get("advancedEventSelectors") or []
+    if selectors:
+        cloudtrail.put_event_selectors(TrailName=name, AdvancedEventSelectors=[
+            {"Name": s.get("name", ""), "FieldSelectors": [
+                {k: v for k, v in {"Field": f["field"], "Equals": f.get("equals"), "StartsWith": f.get("startsWiths"),
+                                   "EndsWith": f.get("endsWiths"), "NotEquals": f.get("notEquals"),
+                                   "NotStartsWith": f.get("notStartsWiths"), "NotEndsWith": f.get("notEndsWiths")}.items()
+                 if v is not None}
+                for f in s.get("fieldSelectors") or []]}
+            for s in selectors])
+    if inputs.get("enableLogging", True):
+        cloudtrail.start_logging(Name=name)
+    return trail["TrailARN"], {"arn": trail["TrailARN"], "name": name, "homeRegion": region}
+
+
+def _log_group(aws: EmulatorAws, args, region, inputs):
+    logs = aws.client("logs", region)
+    name = inputs.get("name") or auto_name(args.name, max_length=512)
+    params: dict[str, Any] = {"logGroupName": name}
+    if inputs.get("kmsKeyId"):
+        params["kmsKeyId"] = inputs["kmsKeyId"]
+    tags = {**aws.default_tags(args.provider), **(inputs.get("tags") or {})}
+    if tags:
+        params["tags"] = tags
+    logs.create_log_group(**params)
+    if inputs.get("retentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=_int(inputs["retentionInDays"]))
+    account = aws.client("sts", region).get_caller_identity()["Account"]
+    return name, {"name": name, "arn": f"arn:aws:logs:{region}:{account}:log-group:{name}"}
+
+
+def _web_acl_logging(aws: EmulatorAws, args, region, inputs):
+    config: dict[str, Any] = {"ResourceArn": inputs["resourceArn"],
+                              "LogDestinationConfigs": list(inputs["logDestinationConfigs"])}
+    if inputs.get("redactedFields"):
+        config["RedactedFields"] = api_shape(inputs["redactedFields"])
+    aws.client("wafv2", region).put_logging_configuration(LoggingConfiguration=config)
+    return inputs["resourceArn"], {}
+
+
+def _bucket_logging(aws: EmulatorAws, args, region, inputs):
+    status = {"LoggingEnabled": {"TargetBucket": inputs["targetBucket"], "TargetPrefix": inputs.get("targetPrefix", "")}}
+    aws.client("s3", region).put_bucket_logging(Bucket=inputs["bucket"], BucketLoggingStatus=status)
+    return inputs["bucket"], {}
+
+
 _HANDLERS: dict[str, Handler] = {
     "aws:kms/key:Key": _kms_key,
     "aws:kms/alias:Alias": _kms_alias,
@@ -638,6 +831,14 @@ _HANDLERS: dict[str, Handler] = {
     "aws:sns/topicSubscription:TopicSubscription": _subscription,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
     "aws:fis/experimentTemplate:ExperimentTemplate": _experiment_template,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:wafv2/webAclAssociation:WebAclAssociation": _web_acl_association,
+    "aws:cloudtrail/trail:Trail": _trail,
+    "aws:s3/bucketLogging:BucketLogging": _bucket_logging,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _web_acl_logging,
 }
 
 SUPPORTED_TYPES = frozenset(_HANDLERS)

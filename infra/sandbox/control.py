@@ -10,7 +10,7 @@ Routes (all bodies and answers JSON; times in emulated seconds; see README.md he
     GET  /apps                      each region's app stand-in
     GET  /asg/{role}                the region's Auto Scaling group (desired, in service)
     POST /faults/s3/{role}          {"mode": "pass|refuse|reset|blackhole|http503"}
-    POST /faults/app/{role}         {"up": bool} or {"mode": "up|503|closed"}
+    POST /faults/app/{role}         {"up": bool} or {"mode": "up|503|closed|plain"}
     POST /faults/replication        {"action": "pause|resume", "bucket"?: name} and/or {"lag_seconds": n}
     POST /faults/health-check       {"inverted"?: bool, "disabled"?: bool, "id"?: health check id}
     POST /faults/reset              every fault reverted
@@ -133,7 +133,7 @@ def route(sandbox: "Sandbox", method: str, parts: list[str], body: dict[str, Any
             up = _bool(body, "up")
             mode = body.get("mode") if up is None else ("up" if up else "503")
             if not isinstance(mode, str):
-                raise BadRequest('body must be {"up": true|false} or {"mode": "up|503|closed"}')
+                raise BadRequest('body must be {"up": true|false} or {"mode": "up|503|closed|plain"}')
             sandbox.set_app(parts[2], mode)
             return {"role": parts[2], "mode": mode, "at": sandbox.clock.now()}
         if parts == ["faults", "replication"]:

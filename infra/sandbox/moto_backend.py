@@ -1,4 +1,4 @@
-"""Access to the in-process moto backend, and the two fixes the sandbox makes to moto.
+"""Access to the in-process moto backend, and the fixes the sandbox makes to moto.
 
 The sandbox runs moto in its own process as ``moto.server.ThreadedMotoServer`` so that the
 emulators can reach moto's S3 backend directly, for what the S3 API cannot express:
@@ -19,6 +19,12 @@ emulators can reach moto's S3 backend directly, for what the S3 API cannot expre
   evaluate statements as IAM does (a statement whose condition does not match does not
   apply) with the context ``aws:SecureTransport = true``: the sandbox's loopback HTTP
   endpoints stand in for AWS's HTTPS ones.
+
+- moto 5.2's PutBucketLogging check of the target bucket's policy crashes on a statement
+  whose ``Principal`` is the string ``"*"`` (such as the TLS-only Deny) and only accepts a
+  ``Resource`` spelled exactly ``<bucket>/<prefix>*``. :func:`install` patches it to do what
+  S3 documents ("Permissions for log delivery"): an Allow of ``s3:PutObject`` to
+  ``logging.s3.amazonaws.com`` on a resource that covers the target prefix.
 
 :func:`install` / :func:`uninstall` are reference-counted (several sandboxes may share a
 process); with no sandbox running, moto behaves as shipped.
@@ -146,6 +152,30 @@ def _get_permission(self: Any, action: str, resource: str) -> Any:
     return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
 
+def _log_permissions_enabled_policy(target_bucket: Any, target_prefix: Optional[str]) -> bool:
+    import fnmatch
+
+    if not target_bucket.policy:
+        return False
+    raw = target_bucket.policy
+    policy = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    statements = policy.get("Statement") or []
+    key = f"arn:{target_bucket.partition}:s3:::{target_bucket.name}/{target_prefix or ''}x"
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = statement.get("Principal")
+        services = principal.get("Service") if isinstance(principal, dict) else None
+        services = [services] if isinstance(services, str) else services or []
+        actions = statement.get("Action")
+        actions = [actions] if isinstance(actions, str) else actions or []
+        resources = statement.get("Resource")
+        resources = [resources] if isinstance(resources, str) else resources or []
+        if (statement.get("Effect") == "Allow" and "logging.s3.amazonaws.com" in services
+                and any(fnmatch.fnmatchcase("s3:PutObject", a) for a in actions)
+                and any(fnmatch.fnmatchcase(key, r) for r in resources)):
+            return True
+    return False
+
+
 def _check_moto() -> None:
     """The patches target moto 5.2's internals: fail loudly, not subtly, on a moto that moved them."""
     missing = [name for name, ok in (
@@ -153,6 +183,8 @@ def _check_moto() -> None:
         ("S3Response.get_bucket_replication", hasattr(s3_responses.S3Response, "get_bucket_replication")),
         ("FakeBucket.get_permission", hasattr(s3_models.FakeBucket, "get_permission")),
         ("moto.s3.responses.ActionResult", hasattr(s3_responses, "ActionResult")),
+        ("FakeBucket._log_permissions_enabled_policy",
+         isinstance(s3_models.FakeBucket.__dict__.get("_log_permissions_enabled_policy"), staticmethod)),
     ) if not ok]
     if missing:
         import moto
@@ -172,6 +204,8 @@ def install() -> None:
             _originals["get_bucket_replication"] = s3_responses.S3Response.get_bucket_replication
             s3_models.FakeKey.response_dict = property(_response_dict)  # type: ignore[assignment]
             s3_responses.S3Response.get_bucket_replication = _get_bucket_replication  # type: ignore[assignment]
+            _originals["log_permissions"] = s3_models.FakeBucket.__dict__["_log_permissions_enabled_policy"]
+            s3_models.FakeBucket._log_permissions_enabled_policy = staticmethod(_log_permissions_enabled_policy)  # type: ignore[assignment]
         _installed += 1
 
 
@@ -185,6 +219,7 @@ def uninstall() -> None:
             s3_models.FakeKey.response_dict = _originals.pop("response_dict")  # type: ignore[assignment]
             s3_responses.S3Response.get_bucket_replication = _originals.pop("get_bucket_replication")  # type: ignore[assignment]
             s3_models.FakeBucket.get_permission = _originals.pop("get_permission")  # type: ignore[assignment]
+            s3_models.FakeBucket._log_permissions_enabled_policy = _originals.pop("log_permissions")  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -270,3 +305,18 @@ class S3Backend:
             if str(obj.version_id) == version_id:
                 return Version(key, version_id, isinstance(obj, s3_models.FakeDeleteMarker), obj.last_modified, obj)
         return None
+
+
+def issue_certificate(arn: str, region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str:
+    """Mark a pending ACM certificate ISSUED, as ACM does once its DNS validation record resolves.
+
+    moto flips a pending certificate to ISSUED after ``MOTO_ACM_VALIDATION_WAIT`` seconds
+    (60 by default, read once at import) whatever DNS says; the sandbox's CertificateValidation
+    handler checks the validation record itself and then issues the certificate here.
+    """
+    from moto.acm.models import acm_backends
+
+    certificate = acm_backends[account_id][region].get_certificate(arn)
+    if certificate.status == "PENDING_VALIDATION":
+        certificate.status = "ISSUED"
+    return certificate.status

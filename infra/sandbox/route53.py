@@ -7,6 +7,12 @@ every tick (so a check created, updated — ``Inverted``/``Disabled`` through
 
 - HTTP / HTTP_STR_MATCH: TCP connect within 4 s and a 2xx/3xx status within 2 s (emulated
   seconds, scaled); HTTP_STR_MATCH also needs ``SearchString`` in the first 5,120 bytes.
+- HTTPS / HTTPS_STR_MATCH: the same over TLS: a real handshake (with the name in SNI when
+  ``EnableSNI``), without validating the certificate, as Route 53 does not (Route 53
+  Developer Guide, "How Amazon Route 53 determines whether a health check is healthy",
+  https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html:
+  "Route 53 doesn't validate the SSL/TLS certificate, so checks don't fail if the
+  certificate is invalid or expired"). A failed handshake is a failed check.
   TCP: connect within 10 s. The target is ``FullyQualifiedDomainName`` resolved through the
   sandbox's map (each load balancer's DNS name -> the region's app stand-in), on 127.0.0.1.
 - A new check is healthy until it has data; the status flips only after
@@ -14,8 +20,8 @@ every tick (so a check created, updated — ``Inverted``/``Disabled`` through
 - ``Inverted`` inverts each result; a ``Disabled`` check is always healthy (the
   UpdateHealthCheck reference: "Route 53 considers the status of the health check to always
   be healthy").
-- One checker, not Route 53's fleet with its 18 % rule; HTTPS, CALCULATED and
-  CLOUDWATCH_METRIC checks are listed as ``unevaluated`` and count as healthy.
+- One checker, not Route 53's fleet with its 18 % rule; CALCULATED and CLOUDWATCH_METRIC
+  checks are listed as ``unevaluated`` and count as healthy.
 
 :class:`DnsResolver` answers a failover record name the way Route 53 does: the PRIMARY
 record when its health check is healthy (or it has none), the SECONDARY when the primary is
@@ -32,12 +38,14 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 
+from infra.sandbox import tls
 from infra.sandbox.clock import Clock
 from infra.sandbox.periodic import Periodic
 
@@ -45,7 +53,8 @@ logger = logging.getLogger(__name__)
 
 STRING_MATCH_BYTES = 5120
 ALIAS_TTL = 60  # an alias to a load balancer takes the ELB record's TTL
-EVALUATED_TYPES = ("HTTP", "HTTP_STR_MATCH", "TCP")
+EVALUATED_TYPES = ("HTTP", "HTTP_STR_MATCH", "HTTPS", "HTTPS_STR_MATCH", "TCP")
+TLS_TYPES = ("HTTPS", "HTTPS_STR_MATCH")
 
 # fqdn -> (host, port) on loopback, or None when the name does not resolve
 Resolver = Callable[[str], Optional[tuple[str, int]]]
@@ -195,7 +204,16 @@ class HealthCheckEvaluator:
         if kind == "TCP":
             sock.close()
             return True, "TCP connect ok"
-        conn = http.client.HTTPConnection(host, port, timeout=max(self.clock.real(2), 0.05))
+        answer_timeout = max(self.clock.real(2), 0.05)
+        if kind in TLS_TYPES:
+            sock.settimeout(answer_timeout)
+            sni = fqdn if config.get("EnableSNI") else None
+            try:
+                sock = tls.client_context().wrap_socket(sock, server_hostname=sni)
+            except (OSError, ssl.SSLError) as exc:
+                sock.close()
+                return False, f"TLS handshake with {fqdn}: {type(exc).__name__}: {exc}"
+        conn = http.client.HTTPConnection(host, port, timeout=answer_timeout)
         conn.sock = sock
         try:
             conn.request("GET", config.get("ResourcePath") or "/", headers={"Host": fqdn,
@@ -208,7 +226,7 @@ class HealthCheckEvaluator:
             conn.close()
         if not 200 <= response.status < 400:
             return False, f"HTTP {response.status}"
-        if kind == "HTTP_STR_MATCH" and config.get("SearchString", "").encode() not in body:
+        if kind.endswith("_STR_MATCH") and config.get("SearchString", "").encode() not in body:
             return False, f"HTTP {response.status} without {config.get('SearchString')!r}"
         return True, f"HTTP {response.status}"
 

@@ -33,7 +33,7 @@ import botocore.config
 from moto.server import ThreadedMotoServer
 
 from infra.mockrun import ProgramRun, load_stack_config, run_program
-from infra.sandbox import moto_backend
+from infra.sandbox import moto_backend, tls
 from infra.sandbox.apps import AppStandIn
 from infra.sandbox.aws_mocks import FAKE_CREDENTIALS, EmulatorAws
 from infra.sandbox.clock import Clock
@@ -155,15 +155,19 @@ class Sandbox:
                 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = saved
         self.platform = json.loads(json.dumps(self.run.outputs["platform"]))
 
+        # An HTTPS stack's load balancers terminate TLS: so do their stand-ins, with a
+        # certificate made for this run (the record name and each load balancer's name).
+        https = (self.platform.get("dns") or {}).get("protocol") == "HTTPS"
         for role in ROLES:
             self.proxies[role] = FaultProxy(("127.0.0.1", port)).start()
             self.platform["regions"][role]["endpoint_url"] = self.proxies[role].url
             asg_name = self.platform["regions"][role]["asg_name"]
-            self.apps[role] = AppStandIn(role, self.region(role),
-                                         in_service=self._in_service_counter(role, asg_name)).start()
             lb_name = self.run.outputs.get(f"{role}LoadBalancerDnsName")
             if lb_name:
                 self.lb_names[role] = lb_name
+            context = tls.server_context([self.platform["dns"]["record_name"], lb_name or "localhost"]) if https else None
+            self.apps[role] = AppStandIn(role, self.region(role), tls=context,
+                                         in_service=self._in_service_counter(role, asg_name)).start()
 
         self.clock = Clock(self.time_scale)  # emulated time starts when the sandbox is deployed
         self.health = HealthCheckEvaluator(self.client("route53"), self.resolve_name, clock=self.clock)

@@ -86,6 +86,24 @@ class FakeAws(pulumi.runtime.Mocks):
         elif typ == "aws:fis/experimentTemplate:ExperimentTemplate":
             resource_id = f"EXT{_suffix(name).upper()}abcdef"
             state.update(arn=f"arn:aws:fis:{region}:{ACCOUNT}:experiment-template/{resource_id}")
+        elif typ == "aws:acm/certificate:Certificate":
+            resource_id = f"{_suffix(name)}-2222-4222-8222-{_suffix(name + 'c')}00000"
+            domain = state["domainName"]
+            state.update(arn=f"arn:aws:acm:{region}:{ACCOUNT}:certificate/{resource_id}", domainValidationOptions=[{
+                "domainName": domain, "resourceRecordName": f"_{_suffix(domain)}.{domain}.",
+                "resourceRecordType": "CNAME", "resourceRecordValue": f"_{_suffix(domain + 'v')}.acm-validations.aws.",
+            }])
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            resource_id = state["certificateArn"]
+        elif typ == "aws:wafv2/webAcl:WebAcl":
+            resource_id = f"{_suffix(name)}-3333-4333-8333-{_suffix(name + 'w')}00000"
+            state.update(arn=f"arn:aws:wafv2:{region}:{ACCOUNT}:regional/webacl/{name}/{resource_id}")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            resource_id = state["name"]
+            state.update(arn=f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{resource_id}")
+        elif typ == "aws:cloudtrail/trail:Trail":
+            state.update(arn=f"arn:aws:cloudtrail:{region}:{ACCOUNT}:trail/{state['name']}")
+            resource_id = state["arn"]
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             alarm = f"{name}-{_suffix(name)}"
             state.update(name=alarm, arn=f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{alarm}")

@@ -206,7 +206,7 @@ def test_head_of_a_missing_key_is_404_only_with_an_unconditioned_list_bucket(dr)
     ListBucket grant conditioned on it does not count. The job role grants it unconditioned;
     recovery_lib reads a HEAD 403 as a ConfigError (permissions), a 404 as "absent"."""
     policy = policy_of(dr.one("aws:iam/rolePolicy:RolePolicy", "jobs-checkpoints"))
-    buckets = {b.state["arn"] for b in dr.of_type(BUCKET)}
+    buckets = {b.state["arn"] for b in dr.of_type(BUCKET) if b.name.endswith("-checkpoints-bucket")}
     list_grants = [s for s in policy["Statement"] if "s3:ListBucket" in s["Action"]]
     assert len(list_grants) == 1 and "Condition" not in list_grants[0]
     assert set(list_grants[0]["Resource"]) == buckets
@@ -234,7 +234,8 @@ def test_replication_needs_versioning_on_both_buckets_first(dr):
     (https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-requirements.html):
     "Both source and destination buckets must have versioning enabled." The replication
     configurations depend on the versioning of both buckets, so they cannot race it."""
-    versionings = {v.urn for v in dr.of_type("aws:s3/bucketVersioning:BucketVersioning")}
+    versionings = {v.urn for v in dr.of_type("aws:s3/bucketVersioning:BucketVersioning")
+                   if v.name.endswith("-checkpoints-versioning")}
     assert len(versionings) == 2
     assert all(dr.by_urn(u).inputs["versioningConfiguration"]["status"] == "Enabled" for u in versionings)
     for config in dr.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):

@@ -76,7 +76,8 @@ def test_each_region_gets_a_complete_bucket_on_its_own_provider(stack, request):
 
 
 def test_dev_uses_sse_s3_and_relaxed_protection(dev):
-    assert dev.of_type("aws:kms/key:Key") == []
+    # dev's only key encrypts the alerts topic; checkpoints use SSE-S3.
+    assert [k.name for k in dev.of_type("aws:kms/key:Key")] == ["alerts-topic-key"]
     for role in ("primary", "secondary"):
         sse = bucket_resource(dev, role, "encryption", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
         assert sse.inputs["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
@@ -86,7 +87,8 @@ def test_dev_uses_sse_s3_and_relaxed_protection(dev):
 
 def test_dr_uses_a_rotating_kms_key_per_region_and_protects_data(dr):
     keys = {k.name: k for k in dr.of_type("aws:kms/key:Key")}
-    assert set(keys) == {"primary-checkpoints-key", "secondary-checkpoints-key"}
+    assert set(keys) == {"primary-checkpoints-key", "secondary-checkpoints-key", "alerts-topic-key",
+                         "alerts-topic-us-west-2-key", "audit-key", "primary-waf-logs-key", "secondary-waf-logs-key"}
     for role, region in (("primary", "us-east-1"), ("secondary", "us-west-2")):
         key = keys[f"{role}-checkpoints-key"]
         assert region_of(dr, key) == region
@@ -234,7 +236,8 @@ def test_dr_failover_records_and_health_check(dr):
     primary_alb, secondary_alb = albs["primary-compute-alb"], albs["secondary-compute-alb"]
     (check,) = dr.of_type(HEALTH_CHECK)
     assert check.inputs["fqdn"] == primary_alb.state["dns_name"]
-    assert check.inputs["type"] == "HTTP" and check.inputs["resourcePath"] == "/healthz"
+    assert check.inputs["type"] == "HTTPS" and check.inputs["port"] == 443 and check.inputs["resourcePath"] == "/healthz"
+    assert check.inputs["enableSni"] is True
     assert check.inputs["requestInterval"] == 10 and check.inputs["failureThreshold"] == 3
     records = {r.name: r for r in dr.of_type(RECORD)}
     p, s = records["failover-primary"], records["failover-secondary"]
@@ -305,8 +308,8 @@ def test_platform_descriptor_matches_the_contract(stack, request):
             "record_name": "ml-api.example.com",
             "ttl": 30,
             "alias": False,
-            "protocol": "HTTP",
-            "port": 80,
+            "protocol": "HTTPS",
+            "port": 443,
             "path": "/healthz",
             "primary_health_check_id": run.outputs["primaryHealthCheckId"],
             "request_interval": 10,

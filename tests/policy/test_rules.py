@@ -75,8 +75,11 @@ def test_sse_s3_bucket_in_a_kms_stack_fails(dr):
 
 def test_require_kms_config_fails_an_sse_s3_stack(dev):
     found = violations_of(dev, "s3-bucket-encryption", {"s3-bucket-encryption": {"requireKms": True}})
+    # dev's log buckets only receive S3 server access logs, which a KMS bucket can take too:
+    # requireKms applies to them (only ALB log targets are SSE-S3 by necessity).
     assert sorted(v.urn for v in found) == sorted(
-        urn_of(dev, BUCKET, n) for n in ("primary-checkpoints-bucket", "secondary-checkpoints-bucket")
+        urn_of(dev, BUCKET, n) for n in ("primary-checkpoints-bucket", "secondary-checkpoints-bucket",
+                                         "primary-logs-bucket", "secondary-logs-bucket")
     )
     assert all("requireKms" in v.message for v in found)
 
@@ -340,7 +343,7 @@ def test_unprotected_bucket_in_a_protected_stack_fails(dr):
 def test_dev_is_unprotected_on_purpose_only_while_listed(dev):
     assert violations_of(dev, "data-protected-from-deletion") == []
     found = violations_of(dev, "data-protected-from-deletion", {"data-protected-from-deletion": {"unprotectedStacks": []}})
-    assert len(found) == 4  # each bucket: not protected, and force_destroy
+    assert len(found) == 8  # each bucket (two checkpoint, two log buckets): not protected, and force_destroy
     assert all("in stack 'dev'" in v.message for v in found)
     assert any("force_destroy=False" in v.message for v in found)
 
@@ -456,3 +459,20 @@ def test_a_pause_shorter_than_the_hour_existing_objects_may_keep_replicating_fai
 
     (v,) = violations_of(mutated(dr, shorten), "fis-pause-replication-by-tags")
     assert "PT10M" in v.message and "up to an hour" in v.message
+
+def test_a_log_bucket_is_only_exempt_while_aws_services_deliver_logs_into_it(dr):
+    """ALB access logs need SSE-S3 targets (ELB User Guide, "Enable access logs for your
+    Application Load Balancer"), and log buckets keep a Region's logs in that Region: the pack
+    lets such buckets skip KMS and replication, and only those."""
+    assert violations_of(dr, "s3-bucket-encryption") == [] and violations_of(dr, "s3-cross-region-replication") == []
+
+    def unlog(run):
+        remove(run, "aws:s3/bucketLogging:BucketLogging")
+        remove(run, "aws:cloudtrail/trail:Trail")
+        for lb in run.of_type("aws:lb/loadBalancer:LoadBalancer"):
+            set_prop(lb, "accessLogs", None)
+
+    run = mutated(dr, unlog)
+    logs = {urn_of(run, "aws:s3/bucket:Bucket", f"{role}-logs-bucket") for role in ("primary", "secondary")}
+    assert {v.urn for v in violations_of(run, "s3-bucket-encryption")} == logs
+    assert {v.urn for v in violations_of(run, "s3-cross-region-replication")} == logs

@@ -30,8 +30,15 @@ def test_the_rules_see_what_they_judge(dr):
     view = StackView(policy_resources(dr))
     assert view.stack == "dr" and view.project == "dr-platform"
     regions = {b.name: view.region(b) for b in view.of_type(BUCKET)}
-    assert regions == {"primary-checkpoints-bucket": "us-east-1", "secondary-checkpoints-bucket": "us-west-2"}
-    assert all(view.is_versioned(b) and view.kms_key_of(b) for b in view.of_type(BUCKET))
+    assert regions == {"primary-checkpoints-bucket": "us-east-1", "secondary-checkpoints-bucket": "us-west-2",
+                       "primary-logs-bucket": "us-east-1", "secondary-logs-bucket": "us-west-2"}
+    assert all(view.is_versioned(b) for b in view.of_type(BUCKET))
+    checkpoints = [b for b in view.of_type(BUCKET) if "checkpoints" in b.name]
+    assert all(view.kms_key_of(b) for b in checkpoints)
+    # The log buckets are found as what AWS services deliver into (and so may use SSE-S3).
+    targets = {next(b.name for b in view.of_type(BUCKET) if b.urn == urn): services
+               for urn, services in view.log_targets().items()}
+    assert targets == {"primary-logs-bucket": {"s3", "elb", "cloudtrail"}, "secondary-logs-bucket": {"s3", "elb"}}
     edges = {(e.source.name, e.destination.name) for e in view.replication_edges()}
     assert edges == {
         ("primary-checkpoints-bucket", "secondary-checkpoints-bucket"),
@@ -72,4 +79,6 @@ def test_region_falls_back_to_the_provider(dev):
     assert {b.name: view.region(b) for b in view.of_type(BUCKET)} == {
         "primary-checkpoints-bucket": "us-east-1",
         "secondary-checkpoints-bucket": "us-west-2",
+        "primary-logs-bucket": "us-east-1",
+        "secondary-logs-bucket": "us-west-2",
     }

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
@@ -193,7 +197,7 @@ def test_alarms_live_in_the_region_of_their_metric(sandbox):
 def test_dns_failover_resources_match_their_registrations(sandbox):
     run = sandbox.run
     checks = run.of_type("aws:route53/healthCheck:HealthCheck")
-    records = run.of_type("aws:route53/record:Record")
+    records = [r for r in run.of_type("aws:route53/record:Record") if r.inputs.get("failoverRoutingPolicies")]
     if sandbox.platform["dns"] is None:
         assert checks == [] and records == [] and sandbox.lb_names == {}
         return
@@ -201,7 +205,8 @@ def test_dns_failover_resources_match_their_registrations(sandbox):
     config = sandbox.client("route53").get_health_check(HealthCheckId=check.id)["HealthCheck"]["HealthCheckConfig"]
     assert config["FullyQualifiedDomainName"] == sandbox.lb_names["primary"] == check.inputs["fqdn"]
     assert (config["Type"], config["RequestInterval"], config["FailureThreshold"], config["ResourcePath"]) == \
-        ("HTTP", 10, 3, "/healthz")
+        ("HTTPS", 10, 3, "/healthz")
+    assert config["Port"] == 443 and config["EnableSNI"] is True
     dns = sandbox.platform["dns"]
     assert dns["primary_health_check_id"] == check.id
     listed = sandbox.client("route53").list_resource_record_sets(HostedZoneId=dns["zone_id"])["ResourceRecordSets"]
@@ -209,6 +214,63 @@ def test_dns_failover_resources_match_their_registrations(sandbox):
     assert set(failover) == {"PRIMARY", "SECONDARY"} and len(records) == 2
     assert failover["PRIMARY"]["HealthCheckId"] == check.id and failover["PRIMARY"]["TTL"] == dns["ttl"]
     assert failover["SECONDARY"]["ResourceRecords"] == [{"Value": sandbox.lb_names["secondary"]}]
+
+
+def test_logs_audit_trail_tls_and_waf_exist_in_the_emulator(sandbox):
+    """What checkov asked for (issue 9, point 7) is created through the AWS APIs, not only registered."""
+    run = sandbox.run
+    for role in ("primary", "secondary"):
+        region = sandbox.region(role)
+        s3 = sandbox.client("s3", region)
+        bucket = sandbox.platform["regions"][role]["bucket"]
+        log_bucket = run.outputs[f"{role}LogBucketName"]
+        logging_status = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
+        assert logging_status == {"TargetBucket": log_bucket, "TargetPrefix": f"s3-access/{bucket}/"}
+        assert s3.get_bucket_versioning(Bucket=log_bucket)["Status"] == "Enabled"
+        rule = s3.get_bucket_encryption(Bucket=log_bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        group = sandbox.client("autoscaling", region).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[sandbox.platform["regions"][role]["asg_name"]])["AutoScalingGroups"][0]
+        tags = {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in group["Tags"]}
+        assert tags["stack"] == (sandbox.stack, True) and tags["dr-platform:role"] == (role, True)
+    topic = sandbox.platform["alerts_topic_arn"]
+    attributes = sandbox.client("sns", topic.split(":")[3]).get_topic_attributes(TopicArn=topic)["Attributes"]
+    key = run.one("aws:kms/key:Key", "alerts-topic-key")
+    assert attributes["KmsMasterKeyId"] == key.state["arn"]
+    if sandbox.stack != "dr":
+        assert run.of_type("aws:cloudtrail/trail:Trail") == [] and run.of_type("aws:acm/certificate:Certificate") == []
+        return
+    trail_arn = run.outputs["auditTrailArn"]
+    cloudtrail = sandbox.client("cloudtrail", "us-east-1")
+    (trail,) = cloudtrail.describe_trails(trailNameList=[trail_arn])["trailList"]
+    assert trail["S3BucketName"] == run.outputs["primaryLogBucketName"] and trail["IsMultiRegionTrail"] is True
+    assert trail["LogFileValidationEnabled"] is True and trail["KmsKeyId"] == run.one("aws:kms/key:Key", "audit-key").state["arn"]
+    assert cloudtrail.get_trail_status(Name=trail_arn)["IsLogging"] is True
+    selectors = cloudtrail.get_event_selectors(TrailName=trail_arn)["AdvancedEventSelectors"]
+    data = next(s for s in selectors if {"Field": "eventCategory", "Equals": ["Data"]} in s["FieldSelectors"])
+    arns = next(f["StartsWith"] for f in data["FieldSelectors"] if f["Field"] == "resources.ARN")
+    assert sorted(arns) == sorted(f"arn:aws:s3:::{sandbox.platform['regions'][r]['bucket']}/checkpoints/"
+                                  for r in ("primary", "secondary"))
+    for role in ("primary", "secondary"):
+        region = sandbox.region(role)
+        elb = sandbox.client("elbv2", region)
+        lb_arn = run.one("aws:lb/loadBalancer:LoadBalancer", f"{role}-compute-alb").id
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb_arn)["Attributes"]}
+        assert attributes["access_logs.s3.enabled"] == "true"
+        assert attributes["access_logs.s3.bucket"] == run.outputs[f"{role}LogBucketName"]
+        assert attributes["deletion_protection.enabled"] == "true"
+        (listener,) = elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+        assert (listener["Protocol"], listener["Port"], listener["SslPolicy"]) == ("HTTPS", 443, "ELBSecurityPolicy-TLS13-1-2-2021-06")
+        (cert,) = listener["Certificates"]
+        described = sandbox.client("acm", region).describe_certificate(CertificateArn=cert["CertificateArn"])["Certificate"]
+        assert described["Status"] == "ISSUED" and described["DomainName"] == sandbox.platform["dns"]["record_name"]
+        acl = sandbox.client("wafv2", region).get_web_acl_for_resource(ResourceArn=lb_arn)["WebACL"]
+        assert {r["Name"] for r in acl["Rules"]} >= {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+        logging = sandbox.client("wafv2", region).get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+        (group,) = sandbox.client("logs", region).describe_log_groups(
+            logGroupNamePrefix=f"aws-waf-logs-dr-platform-dr-{role}")["logGroups"]
+        assert logging["LogDestinationConfigs"] == [group["arn"].removesuffix(":*")]
+        assert group["retentionInDays"] == 365 and group["kmsKeyId"]
 
 
 def test_platform_json_points_each_region_at_its_fault_proxy(sandbox):
@@ -326,3 +388,30 @@ def test_health_check_inversion_through_the_control_api(sandbox):
     finally:
         control(sandbox, "POST", "/faults/health-check", {"inverted": False})
     assert wait_for(lambda: sandbox.health.healthy(check_id) is True)
+
+
+def test_http_redirect_listener_is_created_as_a_301_to_https(tmp_path):
+    """The optional port-80 listener reaches the ELB API as a RedirectConfig (the provider's
+    ``redirect`` block), next to the HTTPS listener. In a process of its own: moto's backends
+    are per process, and the module's dr sandbox already holds this stack's named resources."""
+    script = textwrap.dedent("""
+        import json, sys
+        from infra.sandbox.sandbox import Sandbox
+        dns = {"zoneName": "example.com", "recordName": "ml-api.example.com", "protocol": "HTTPS",
+               "ttl": 30, "httpRedirect": True}
+        with Sandbox("dr", sys.argv[1], 10.0, config_overrides={"dr-platform:dns": dns}) as running:
+            lb_arn = running.run.one("aws:lb/loadBalancer:LoadBalancer", "primary-compute-alb").id
+            listeners = running.client("elbv2").describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+            print(json.dumps({"unsupported": [u.as_dict() for u in running.mocks.unsupported],
+                              "listeners": {str(l["Port"]): l["DefaultActions"] for l in listeners}}))
+    """)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                          timeout=180, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["unsupported"] == []
+    assert set(result["listeners"]) == {"80", "443"}
+    (action,) = result["listeners"]["80"]
+    assert action["Type"] == "redirect"
+    assert {k: action["RedirectConfig"][k] for k in ("Protocol", "Port", "StatusCode")} == {
+        "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}

@@ -197,3 +197,49 @@ def test_evaluator_thread_starts_and_stops(world):
     finally:
         world.evaluator.stop()
     assert not [t for t in threading.enumerate() if t.name == "sandbox-health-checks" and t.is_alive()]
+
+
+@pytest.fixture
+def tls_world(client) -> Iterator[World]:
+    """Stand-ins that terminate TLS like the dr stack's HTTPS listeners, with a self-signed certificate."""
+    from infra.sandbox.tls import server_context
+
+    primary = AppStandIn("primary", "us-east-1", tls=server_context(["api.example.test"])).start()
+    secondary = AppStandIn("secondary", "us-west-2", tls=server_context(["api.example.test"])).start()
+    try:
+        yield World(client("route53"), primary, secondary)
+    finally:
+        primary.stop()
+        secondary.stop()
+
+
+def test_https_check_does_a_tls_handshake_and_ignores_the_self_signed_certificate(tls_world):
+    """Route 53 Developer Guide, "How Amazon Route 53 determines whether a health check is
+    healthy": HTTPS checks need a TLS endpoint but do not validate its certificate."""
+    check = tls_world.health_check("primary", threshold=1, Type="HTTPS", Port=443, EnableSNI=True)
+    tls_world.evaluator.tick()
+    state = tls_world.evaluator.get(check)
+    assert state.has_data and state.last_result is True and state.last_detail == "HTTP 200"
+    # The same endpoint probed without TLS fails: the HTTPS check really spoke TLS.
+    plain = tls_world.health_check("primary", threshold=1, Type="HTTP")
+    tls_world.evaluator.tick()
+    assert tls_world.evaluator.get(plain).last_result is False
+
+
+def test_https_check_goes_unhealthy_when_the_endpoint_stops_answering_tls(tls_world):
+    check = tls_world.health_check("primary", threshold=3, Type="HTTPS", Port=443, EnableSNI=True)
+    tls_world.records(check)
+    tls_world.evaluator.tick()
+    assert tls_world.healthy(check) is True
+    tls_world.apps["primary"].set_mode("plain")  # still listening and serving, but without TLS
+    tls_world.step(10)
+    tls_world.step(10)
+    assert tls_world.healthy(check) is True
+    tls_world.step(10)
+    state = tls_world.evaluator.get(check)
+    assert tls_world.healthy(check) is False and "TLS handshake" in state.last_detail
+    assert tls_world.dns.authoritative(tls_world.record)["answer"] == "SECONDARY"
+    tls_world.apps["primary"].set_mode("up")
+    for _ in range(3):
+        tls_world.step(10)
+    assert tls_world.healthy(check) is True
