@@ -47,13 +47,26 @@ TYPE_OVERRIDES: dict[str, str] = {
     "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "aws_s3_bucket_replication_configuration",
     "aws:cloudtrail/trail:Trail": "aws_cloudtrail",
     "aws:autoscaling/tag:Tag": "aws_autoscaling_group_tag",
-    "aws:ec2/managedPrefixList:ManagedPrefixList": "aws_ec2_managed_prefix_list",
+    "aws:elb/loadBalancer:LoadBalancer": "aws_elb",
+    "aws:iam/sshKey:SshKey": "aws_iam_user_ssh_key",
+    "aws:ec2/dedicatedHost:DedicatedHost": "aws_ec2_host",
+    "aws:ec2/networkInterfaceSecurityGroupAttachment:NetworkInterfaceSecurityGroupAttachment":
+        "aws_network_interface_sg_attachment",
+    "aws:ec2/securityGroupAssociation:SecurityGroupAssociation": "aws_vpc_endpoint_security_group_association",
+    "aws:ec2/peeringConnectionOptions:PeeringConnectionOptions": "aws_vpc_peering_connection_options",
     "aws:cfg/rule:Rule": "aws_config_config_rule",
     "aws:cfg/recorder:Recorder": "aws_config_configuration_recorder",
 }
 # Modules whose Terraform resources carry no module prefix (aws_instance, aws_security_group,
-# aws_launch_template, aws_vpc, aws_subnet, aws_eip, ...).
-UNPREFIXED_MODULES = frozenset({"ec2"})
+# aws_launch_template, aws_vpc, aws_subnet, aws_eip, ...), except the names listed beside them.
+UNPREFIXED_MODULES: dict[str, frozenset[str]] = {
+    "ec2": frozenset({
+        "availabilityZoneGroup", "capacityReservation", "carrierGateway", "fleet", "localGatewayRoute",
+        "localGatewayRouteTableVpcAssociation", "managedPrefixList", "managedPrefixListEntry",
+        "networkInsightsAnalysis", "networkInsightsPath", "serialConsoleAccess", "subnetCidrReservation",
+        "tag", "trafficMirrorFilter", "trafficMirrorFilterRule", "trafficMirrorSession", "trafficMirrorTarget",
+    }),
+}
 
 # (terraform type, Pulumi property) -> Terraform property, where the general rule is wrong.
 PROPERTY_OVERRIDES: dict[tuple[str, str], str] = {
@@ -104,7 +117,7 @@ def terraform_type(token: str) -> str:
     module, name, _ = match.groups()
     if module == "s3" and name.endswith("V2"):
         name = name[:-2]  # v7: BucketV2, BucketVersioningV2, ... are deprecated aliases of the same resources
-    if module == "index" or module in UNPREFIXED_MODULES:
+    if module == "index" or (module in UNPREFIXED_MODULES and name not in UNPREFIXED_MODULES[module]):
         return f"aws_{snake(name)}"
     return f"aws_{module}_{snake(name)}"
 
