@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 @lru_cache(maxsize=None)
 def taggable(token: str) -> bool:
     """Whether pulumi-aws gives the resource ``tags_all`` (the provider's default tags reach it)."""
-    module, _, cls_name = token.partition(":")[2].partition("/")[0], None, token.rsplit(":", 1)[-1]
+    module = token.split(":", 2)[1].split("/", 1)[0]  # aws:<module>/<name>:<Class>
+    cls_name = token.rsplit(":", 1)[-1]
     try:
         package = importlib.import_module("pulumi_aws" if module == "index" else f"pulumi_aws.{module}")
     except ImportError:

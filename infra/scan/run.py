@@ -10,7 +10,7 @@ from typing import Any, Optional, Sequence
 
 from infra.mockrun import ROOT
 from infra.scan.checkov import Report, run_checkov
-from infra.scan.exceptions import Exemption, Finding, Verdict, load_exceptions, match
+from infra.scan.exceptions import Finding, Verdict, load_exceptions, match
 from infra.scan.plan import stack_plan
 
 logger = logging.getLogger(__name__)
@@ -118,4 +118,4 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [render(header), render(["-" * w for w in widths])] + [render(r) for r in rows]
 
 
-__all__ = ["scan", "format_result", "ScanResult", "EXCEPTIONS", "Exemption", "known_stacks"]
+__all__ = ["scan", "format_result", "ScanResult", "EXCEPTIONS", "known_stacks"]

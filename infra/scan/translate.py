@@ -173,10 +173,6 @@ class Plan:
     document: dict[str, Any]
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # address -> (Pulumi type, name)
 
-    @property
-    def addresses(self) -> list[str]:
-        return list(self.sources)
-
 
 @dataclass(frozen=True)
 class _Reference:
