@@ -59,6 +59,18 @@ def _invokes(region_of: Callable[[str], str]) -> dict[str, Callable[[pulumi.runt
         "aws:elb/getServiceAccount:getServiceAccount": lambda a: {
             "arn": "arn:aws:iam::127311923021:root", "id": "127311923021",
         },
+        "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": lambda a: {
+            "instanceTypes": [v for f in a.args.get("filters") or [] if f.get("name") == "instance-type"
+                              for v in f.get("values", [])],
+            "locations": [f"{region(a)}{z}" for z in "abc"],
+            "locationTypes": ["availability-zone"] * 3,
+            "id": region(a),
+        },
+        "aws:kms/getAlias:getAlias": lambda a: {
+            "name": a.args.get("name"), "arn": f"arn:aws:kms:{region(a)}:{ACCOUNT}:{a.args.get('name')}",
+            "targetKeyId": _suffix(str(a.args.get("name"))), "id": a.args.get("name"),
+            "targetKeyArn": f"arn:aws:kms:{region(a)}:{ACCOUNT}:key/{_suffix(str(a.args.get('name')))}",
+        },
         "aws:index/getAvailabilityZones:getAvailabilityZones": lambda a: {
             "names": [f"{region(a)}{z}" for z in "abc"], "zoneIds": [f"az{i}" for i in range(3)], "id": region(a),
         },
@@ -108,6 +120,17 @@ class ScanAws(pulumi.runtime.Mocks):
             state.update(fqdn=state.get("name"))
         elif typ == "aws:ec2/securityGroup:SecurityGroup":
             resource_id = f"sg-{_suffix(unique)}"
+        elif typ == "aws:acm/certificate:Certificate":
+            resource_id = f"{_suffix(unique)}-2222-4222-8222-{_suffix(unique + 'c')}0000"
+            state["arn"] = f"arn:{PARTITION}:acm:{region}:{ACCOUNT}:certificate/{resource_id}"
+            domains = [state.get("domainName")] + list(state.get("subjectAlternativeNames") or [])
+            state["domainValidationOptions"] = [
+                {"domainName": d, "resourceRecordName": f"_{_suffix(str(d))}.{d}.", "resourceRecordType": "CNAME",
+                 "resourceRecordValue": f"_{_suffix(str(d) + 'v')}.acm-validations.aws."}
+                for d in domains if d
+            ]
+        elif typ == "aws:acm/certificateValidation:CertificateValidation":
+            resource_id = state.get("certificateArn") or unique
         if "arn" not in state:
             state["arn"] = f"arn:{PARTITION}:{_service(typ)}:{region}:{ACCOUNT}:{kind}/{resource_id}"
         if not state.get("name") and typ != "aws:route53/record:Record":

@@ -107,7 +107,8 @@ def format_result(result: ScanResult) -> str:
         lines += ["", "Stale exceptions (they match no finding any more: delete them):"]
         lines += _table(
             ("check", "resource", "stack", "reason"),
-            [(e.check, e.resource, s, e.reason) for e, s in result.verdict.stale],
+            [(e.check, e.resource, s, e.reason if len(e.reason) <= 70 else e.reason[:67] + "...")
+             for e, s in result.verdict.stale],
         )
     return "\n".join(lines)
 

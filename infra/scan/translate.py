@@ -245,17 +245,26 @@ def _split(value: Any) -> tuple[Any, Any, Any]:
     return value, None, None
 
 
-def _referable(resource: Resource) -> dict[str, str]:
-    """value -> attribute, for the attributes of ``resource`` others may refer to."""
+def _referable(resource: Resource) -> tuple[dict[str, str], dict[str, str]]:
+    """(computed, echoed): value -> attribute, for the attributes of ``resource`` others may refer to.
+
+    A state value that only echoes an input (a bucket setting's ``bucket``) is not something
+    the resource computes; a reference prefers the resource that made the value and falls
+    back to the echo (``aws_acm_certificate_validation.x.certificate_arn``) only when no
+    dependency computes it.
+    """
     echoes = {v for v in resource.inputs.values() if isinstance(v, str)}
-    values: dict[str, str] = {}
+    computed: dict[str, str] = {}
     for key in REFERABLE:
         value = resource.id if key == "id" else resource.state.get(key)
-        # A state value that only echoes an input (a bucket setting's ``bucket``) is not
-        # something the resource computes: a reference goes to the resource that made it.
-        if isinstance(value, str) and value and value not in values and value not in echoes:
-            values[value] = snake(key)
-    return values
+        if isinstance(value, str) and value and value not in computed and value not in echoes:
+            computed[value] = snake(key)
+    echoed = {
+        value: snake(key)
+        for key, value in resource.inputs.items()
+        if isinstance(value, str) and value and (key in REFERABLE or key.endswith(("Arn", "Id")))
+    }
+    return computed, echoed
 
 
 def build_plan(
@@ -295,10 +304,11 @@ def build_plan(
         deps = [d for d in r.dependencies if d in by_urn and d != r.urn]
 
         def lookup(value: Any, deps: Sequence[str] = deps) -> Optional[_Reference]:
-            for dep in deps:
-                attribute = referable[dep].get(value)
-                if attribute is not None:
-                    return _Reference(addresses[dep], attribute)
+            for kind in (0, 1):  # computed values first, then echoed inputs
+                for dep in deps:
+                    attribute = referable[dep][kind].get(value)
+                    if attribute is not None:
+                        return _Reference(addresses[dep], attribute)
             return None
 
         converted = _block(tf_type, r.inputs, lookup)

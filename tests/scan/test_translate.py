@@ -228,3 +228,19 @@ def test_the_program_translates_with_every_reference_resolving(stack):
                         "aws_s3_bucket_public_access_block.{r}_checkpoints_public_access"):
             assert by_address[setting.format(r=role)]["expressions"]["bucket"]["references"][1] == \
                 f"aws_s3_bucket.{role}_checkpoints_bucket"
+
+
+def test_an_echoed_input_is_referenced_only_when_no_dependency_computes_the_value(providers):
+    """A listener given ``validation.certificate_arn`` refers to the validation, as in Terraform."""
+    cert_arn = "arn:aws:acm:us-east-1:123456789012:certificate/c-1"
+    cert = resource("aws:acm/certificate:Certificate", "cert", {"domainName": "ml.example.com"}, id_=cert_arn,
+                    state={"arn": cert_arn})
+    validation = resource("aws:acm/certificateValidation:CertificateValidation", "wait",
+                          {"certificateArn": cert_arn}, id_=cert_arn, deps=[cert])
+    listener = resource("aws:lb/listener:Listener", "https", {"certificateArn": cert_arn, "port": 443.0},
+                        deps=[validation])
+    plan = build_plan([cert, validation, listener], providers)
+    assert _one(plan, "aws_acm_certificate_validation.wait")[1]["expressions"]["certificate_arn"]["references"][0] == \
+        "aws_acm_certificate.cert.arn"
+    assert _one(plan, "aws_lb_listener.https")[1]["expressions"]["certificate_arn"]["references"][0] == \
+        "aws_acm_certificate_validation.wait.certificate_arn"
