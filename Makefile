@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test drill bench install clean chromium
+.PHONY: test drill bench install clean chromium scan scan-env
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,23 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# checkov in a virtualenv of its own: it pins boto3/botocore and more, which clash with ours.
+CHECKOV_VERSION := 3.3.30
+SCAN_VENV       := .venv-scan
+SCAN_STAMP      := $(SCAN_VENV)/.checkov-$(CHECKOV_VERSION)
+
+$(SCAN_STAMP):
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(SCAN_STAMP)
+
+scan-env: $(SCAN_STAMP)
+
+# checkov's rules on the Pulumi program (both stacks, offline); see docs/scan.md.
+scan: $(STAMP) $(SCAN_STAMP)
+	$(PY) -m infra.scan $(SCAN_ARGS)
+
 # The drill report's HTML is rendered by headless Chromium in the tests (Debian's package;
 # CI and fresh machines run as root, so apt-get works as it is).
 chromium:
@@ -24,7 +41,7 @@ chromium:
 	  echo "installing Debian's chromium (for the drill report rendering test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium scan
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The main job, offline: sandbox up, a checkpointed training job, a regional-outage drill,
@@ -36,4 +53,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(SCAN_VENV) .pytest_cache build *.egg-info
