@@ -60,6 +60,20 @@ def _run(cmd: list[str], env: dict[str, str]) -> int:
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
+def _write_history(reports: Path) -> None:
+    """Every drill in the reports folder on one page; a history that cannot be written
+    (a journal someone edited) never changes the job's verdict."""
+    from recovery_lib.drill.history import write_history
+    from recovery_lib.errors import RecoveryError
+
+    try:
+        result = write_history(reports)
+    except (RecoveryError, OSError) as exc:
+        print(f"  history: not written ({type(exc).__name__}: {exc})")
+        return
+    print(f"  history: {result['html']} ({len(result['drills'])} drills)")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="make drill", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dr", choices=("dev", "dr"))
@@ -124,6 +138,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         for reason in m["reasons"]:
             print(f"  why: {reason}")
         print(f"  report: {report / 'report.html'}\n  journal: {journal_path}\n  junit: {report / 'junit.xml'}")
+        if not args.report:  # the default reports/ folder: its history page, updated
+            _write_history(report.parent)
     else:
         print(f"\nVERDICT: FAIL (no journal was written in {report})")
     print(f"  wall time: {time.monotonic() - started:.1f} s")
