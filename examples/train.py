@@ -7,6 +7,9 @@ job killed mid-training resumes from its last epoch, in whichever region is serv
 
     python examples/train.py --platform platform.json          # or DR_PLATFORM=...
     python examples/train.py --store file:///tmp/ckpt --epochs 50
+    python examples/train.py --store file:///tmp/ckpt --log-file train.log   # epochs logged there
+
+The per-epoch INFO lines go to stderr, or to ``--log-file``; the one-line result to stdout.
 """
 
 from __future__ import annotations
@@ -91,10 +94,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     where.add_argument("--store", help="store URL: memory://, file://PATH, s3://bucket/prefix")
     parser.add_argument("--run-id", default="default")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--log-file", help="append the INFO log (one line per epoch) to this file instead of stderr")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        filename=args.log_file)
     try:
         if args.store:
             store = CheckpointStore.from_url(args.store)

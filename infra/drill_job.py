@@ -3,8 +3,10 @@ drill → sandbox down → the verdict.
 
 Each step runs as its own process, the way a user would run it (``python -m infra.sandbox
 up``, ``python examples/train.py``, ``recovery drill``), against the descriptor the
-sandbox writes. The sandbox is taken down whatever happens. Exit code: the drill's (0
-passed, 1 failed, 2 bad usage), or 1 when a step before it failed.
+sandbox writes. The console shows the steps, the commands and the verdict; the training
+job's per-epoch log goes to ``train.log`` in the report folder. The sandbox is taken down
+whatever happens. Exit code: the drill's (0 passed, 1 failed, 2 bad usage), or 1 when a
+step before it failed.
 """
 
 from __future__ import annotations
@@ -41,13 +43,35 @@ def _env(platform: Optional[Path] = None) -> dict[str, str]:
     return env
 
 
-def _step(title: str) -> None:
-    print(f"\n== {title}", flush=True)
+STEPS = (
+    "sandbox up",
+    "a checkpointed training job (examples/train.py) against the sandbox",
+    "the drill: {plan}",
+    "sandbox down",
+)
+
+
+def _step(number: int, title: str) -> None:
+    print(f"\n== step {number}/{len(STEPS)}: {title}", flush=True)
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> int:
     print("$ " + " ".join(str(c) for c in cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def _write_history(reports: Path) -> None:
+    """Every drill in the reports folder on one page; a history that cannot be written
+    (a journal someone edited) never changes the job's verdict."""
+    from recovery_lib.drill.history import write_history
+    from recovery_lib.errors import RecoveryError
+
+    try:
+        result = write_history(reports)
+    except (RecoveryError, OSError) as exc:
+        print(f"  history: not written ({type(exc).__name__}: {exc})")
+        return
+    print(f"  history: {result['html']} ({len(result['drills'])} drills)")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -57,6 +81,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--time-scale", default="10", help="emulated seconds per real second (default 10)")
     parser.add_argument("--report", default=None, help="report directory (default reports/drill-<UTC time>)")
     parser.add_argument("--plan", default=None, help="drill plan file (default: the built-in regional outage)")
+    parser.add_argument("--replication-lag", default=None, metavar="SECONDS",
+                        help="emulated seconds objects wait before they replicate (default: the sandbox's, 0)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the training job (default 20)")
     args = parser.parse_args(argv)
 
     state = (ROOT / args.state).resolve()
@@ -65,26 +92,36 @@ def main(argv: Optional[list[str]] = None) -> int:
     report = Path(args.report).resolve() if args.report else ROOT / "reports" / f"drill-{stamp}"
     py = sys.executable
     started = time.monotonic()
+    plan = args.plan or "the built-in regional outage of the primary"
+    print(f"make drill: {len(STEPS)} steps, report in {report}")
+    for number, title in enumerate(STEPS, 1):
+        print(f"  {number}. {title.format(plan=plan)}")
 
-    _step(f"sandbox up ({args.stack} stack, time scale {args.time_scale})")
-    if _run([py, "-m", "infra.sandbox", "up", "--stack", args.stack, "--state", str(state),
-             "--time-scale", args.time_scale], _env()) != 0:
+    _step(1, f"sandbox up ({args.stack} stack, time scale {args.time_scale})")
+    up = [py, "-m", "infra.sandbox", "up", "--stack", args.stack, "--state", str(state), "--time-scale", args.time_scale]
+    if args.replication_lag is not None:
+        up += ["--replication-lag", args.replication_lag]
+    if _run(up, _env()) != 0:
         print("make drill: the sandbox did not start", file=sys.stderr)
         return 1
     code = 1
     try:
         env = _env(platform)
-        _step("a checkpointed training job (examples/train.py) against the sandbox")
-        if _run([py, "examples/train.py", "--platform", str(platform), "--run-id", f"drill-{stamp}", "--epochs", "20"], env) != 0:
-            print("make drill: the training job failed", file=sys.stderr)
+        _step(2, STEPS[1])
+        report.mkdir(parents=True, exist_ok=True)
+        train_log = report / "train.log"
+        if _run([py, "examples/train.py", "--platform", str(platform), "--run-id", f"drill-{stamp}",
+                 "--epochs", str(args.epochs), "--log-file", str(train_log)], env) != 0:
+            print(f"make drill: the training job failed; its log: {train_log}", file=sys.stderr)
             return 1
-        _step("the drill: regional outage of the primary")
+        print(f"training log: {train_log}")
+        _step(3, STEPS[2].format(plan=plan))
         cmd = [py, "-m", "recovery_lib", "drill", "--platform", str(platform), "--yes", "--report", str(report)]
         if args.plan:
             cmd += ["--plan", args.plan]
         code = _run(cmd, env)
     finally:
-        _step("sandbox down")
+        _step(4, STEPS[3])
         if _run([py, "-m", "infra.sandbox", "down", "--state", str(state)], _env()) != 0:
             print("make drill: the sandbox did not stop cleanly", file=sys.stderr)
             code = code or 1
@@ -101,6 +138,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         for reason in m["reasons"]:
             print(f"  why: {reason}")
         print(f"  report: {report / 'report.html'}\n  journal: {journal_path}\n  junit: {report / 'junit.xml'}")
+        if not args.report:  # the default reports/ folder: its history page, updated
+            _write_history(report.parent)
     else:
         print(f"\nVERDICT: FAIL (no journal was written in {report})")
     print(f"  wall time: {time.monotonic() - started:.1f} s")

@@ -3,6 +3,7 @@
     recovery drill --platform FILE [--plan FILE] [--dry-run] [--report DIR] [--yes]
                    [--adapter auto|aws|sandbox]
     recovery drill --revert JOURNAL
+    recovery drill history DIR      # DIR/history.html and DIR/history.md of every drill under DIR
 
 Exit codes: 0 the drill passed; 1 it failed or deviated (or a revert failed); 2 bad usage
 or input (a malformed descriptor or plan, a missing journal, no confirmation possible).
@@ -46,6 +47,9 @@ def make_adapter(name: str, descriptor: Mapping[str, Any]) -> "FaultAdapter":
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=("history",),
+                        help="history: write DIR/history.html and DIR/history.md of every drill report under DIR")
+    parser.add_argument("directory", nargs="?", metavar="DIR", help="with history: the folder of drill reports")
     parser.add_argument("--plan", metavar="FILE", help="drill plan (YAML or JSON); default: a regional outage of the primary")
     parser.add_argument("--dry-run", action="store_true", help="print every call the drill would make; make none")
     parser.add_argument("--report", metavar="DIR", help="where journal.json, report.md, report.html and junit.xml go "
@@ -65,6 +69,27 @@ def _confirm_interactively(question: str) -> bool:
     return answer in ("y", "yes")
 
 
+def _history(ctx: Any) -> int:
+    from recovery_lib.drill.history import write_history
+
+    if not ctx.args.directory:
+        raise ConfigError("recovery drill history needs a directory: recovery drill history DIR")
+    result = write_history(Path(ctx.args.directory))
+    drills = result["drills"]
+
+    def text():
+        passed = sum(1 for d in drills if d.verdict == "pass")
+        yield f"{len(drills)} drills ({passed} passed, {len(drills) - passed} failed); {len(result['skipped'])} skipped"
+        yield f"  {result['html']}"
+        yield f"  {result['markdown']}"
+
+    ctx.emit({"html": str(result["html"]), "markdown": str(result["markdown"]),
+              "drills": [{"path": d.path, "start": d.start, "verdict": d.verdict, "rto_seconds": d.rto,
+                          "rpo_seconds": d.rpo} for d in drills],
+              "skipped": [{"path": s.path, "reason": s.reason} for s in result["skipped"]]}, text)
+    return 0
+
+
 def run(ctx: Any) -> int:
     from recovery_lib.drill.plan import load_plan
     from recovery_lib.drill.runner import Drill, load_journal, revert_journal
@@ -72,6 +97,10 @@ def run(ctx: Any) -> int:
     from recovery_lib.store import CheckpointStore
 
     args = ctx.args
+    if args.action == "history":
+        return _history(ctx)
+    if args.directory is not None:
+        raise ConfigError(f"unexpected argument {args.directory!r}: only `recovery drill history DIR` takes a directory")
     if args.revert:
         journal = load_journal(Path(args.revert))
         descriptor = journal.get("descriptor")

@@ -8,8 +8,8 @@ measured back to back from the moment the fault was confirmed:
             restored and verified (and a pipeline resumed from it)
 
 RTO is fault → the end of the last phase: the service is served from the secondary.
-RPO is the fault time minus the creation time of the newest checkpoint restorable in the
-secondary, and also the number of canary checkpoints committed before the fault that the
+RPO is the fault time minus the time the newest checkpoint restorable in the secondary was
+saved, both on the drill's (emulated) clock, and also the number of canary checkpoints committed before the fault that the
 secondary could not restore.
 """
 

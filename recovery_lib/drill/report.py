@@ -145,10 +145,52 @@ def render_timeline_svg(journal: dict[str, Any], width: int = 760) -> str:
     )
 
 
+def _html_table(table_id: str, header: list[str], rows: list[list[str]]) -> str:
+    """A real HTML table; cells are escaped here."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    thead = f"<thead><tr>{head}</tr></thead>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table id="{table_id}">{thead}<tbody>{body}</tbody></table>'
+
+
+def render_html_tables(journal: dict[str, Any]) -> str:
+    """The Markdown report's content as HTML: the facts, measures, phases, steps, rollbacks."""
+    m = journal.get("measurements") or {}
+    platform = journal.get("platform") or {}
+    targets = m.get("targets") or {}
+    facts = _html_table("facts", [], [
+        ["platform", f"{platform.get('project')} / {platform.get('stack')} ({platform.get('strategy')})"],
+        ["adapter", str(journal.get("adapter"))],
+        ["status", f"{journal.get('status')} (deviated: {journal.get('deviated')})"],
+        ["started", str(journal.get("start"))],
+        ["ended", str(journal.get("end"))],
+        ["wall time", f"{journal.get('duration') or 0:.1f} s"],
+        ["times in", f"{m.get('time_unit', 'seconds')} (time scale {m.get('time_scale', 1)})"],
+    ])
+    measures = _html_table("measures", ["measure", "value", "target"], [
+        ["RTO", _fmt(m.get("rto_seconds")), f"{targets.get('rto_seconds')} s"],
+        ["RPO", _fmt(m.get("rpo_seconds")), f"{targets.get('rpo_seconds')} s"],
+        ["canary checkpoints lost", str((m.get("canary") or {}).get("lost", "—")), ""],
+    ])
+    phase_rows = []
+    for phase, data in (m.get("phases") or {}).items():
+        within = data.get("within_budget")
+        phase_rows.append([phase, _fmt(data.get("seconds")), _fmt(data.get("budget_seconds")),
+                           "—" if within is None else ("yes" if within else "no")])
+    phases = _html_table("phases", ["phase", "measured", "budget", "within budget"], phase_rows)
+    steps = _html_table("steps", ["step", "status", "duration"], [
+        [step["activity"]["name"], step["status"], f"{step.get('duration', 0):.2f} s"] for step in journal.get("run", [])
+    ])
+    rollbacks = _html_table("rollbacks", ["rollback", "status"], [
+        [r["activity"]["name"], r["status"]] for r in journal.get("rollbacks", [])
+    ]) if journal.get("rollbacks") else "<p>none needed</p>"
+    return (f"{facts}\n<h2>Measures</h2>\n{measures}\n<h2>Phases against their budgets</h2>\n{phases}\n"
+            f"<h2>Steps</h2>\n{steps}\n<h2>Rollbacks</h2>\n{rollbacks}")
+
+
 def render_html(journal: dict[str, Any]) -> str:
     m = journal.get("measurements") or {}
     verdict = (m.get("verdict") or "fail").upper()
-    markdown_table = render_markdown(journal)
     timeline_rows = "".join(
         f"<tr><td>{e.get('t', 0):.1f}</td><td>{html.escape(e.get('event', ''))}</td></tr>"
         for e in journal.get("timeline", [])
@@ -164,7 +206,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 .label {{ font-size: 12px; fill: #333; }} .tick {{ font-size: 11px; fill: #555; text-anchor: middle; }}
 .axis {{ stroke: #555; }} .measured {{ stroke: #222; stroke-width: 2; }} table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 2px 8px; text-align: left; }}
-pre {{ background: #f8f9fa; padding: 1rem; overflow-x: auto; }}
+th {{ background: #f1f3f5; }} table {{ margin: 0.5rem 0 1.5rem; }}
 </style></head>
 <body>
 <h1>{html.escape(journal['experiment'].get('title', 'drill'))}</h1>
@@ -175,10 +217,11 @@ times in {html.escape(m.get('time_unit', 'seconds'))}</p>
 {f'<ul id="reasons">{reasons}</ul>' if reasons else ''}
 <h2>Timeline: phases against the RTO budget</h2>
 {render_timeline_svg(journal)}
-<h2>Events</h2>
-<table><tr><th>t (s since the drill started)</th><th>event</th></tr>{timeline_rows}</table>
 <h2>Report</h2>
-<pre>{html.escape(markdown_table)}</pre>
+{render_html_tables(journal)}
+<h2>Events</h2>
+<table id="events"><thead><tr><th>t (s since the drill started)</th><th>event</th></tr></thead>
+<tbody>{timeline_rows}</tbody></table>
 </body></html>
 """
 

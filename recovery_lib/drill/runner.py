@@ -54,6 +54,7 @@ class CanaryRecord:
     version: str
     created_at: dt.datetime
     region: str
+    at: Optional[float] = None  # (emulated) seconds since the drill started, just before the save
 
 
 @dataclass
@@ -63,6 +64,7 @@ class CanaryWriter:
     store: Any
     name: str
     interval_seconds: float  # real seconds
+    now: Callable[[], float] = lambda: 0.0  # the drill's (emulated) clock, for the RPO
     records: list[CanaryRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -71,8 +73,9 @@ class CanaryWriter:
 
     def write_one(self) -> CanaryRecord:
         sequence = len(self.records) + 1
+        at = self.now()
         checkpoint = self.store.save(self.name, {"sequence": sequence}, metadata={"sequence": sequence, "drill": "canary"})
-        record = CanaryRecord(sequence, checkpoint.version, checkpoint.created_at, checkpoint.region)
+        record = CanaryRecord(sequence, checkpoint.version, checkpoint.created_at, checkpoint.region, at)
         with self._lock:
             self.records.append(record)
         return record
@@ -245,7 +248,7 @@ class Drill:
 
     def _warm_up_canary(self) -> dict[str, Any]:
         interval_real = self.plan.canary.interval_seconds / self.adapter.time_scale
-        self.canary = CanaryWriter(self.store, self.plan.canary.name, interval_real)
+        self.canary = CanaryWriter(self.store, self.plan.canary.name, interval_real, now=self.elapsed)
         for _ in range(self.plan.canary.warmup_checkpoints):
             self.canary.write_one()
         last = self.canary.snapshot()[-1]
@@ -359,8 +362,7 @@ class Drill:
         self.obs.canary_committed_before_fault = len(before_fault)
         self.obs.canary_lost = sum(1 for r in before_fault if r.sequence > sequence)
         self.obs.restored_sequence = sequence
-        rpo_real = max(0.0, (self._fault_wall - restorable.created_at).total_seconds())
-        self.obs.rpo_seconds = rpo_real * self.adapter.time_scale
+        self.obs.rpo_seconds = self._rpo(restorable, written)
         self.obs.newer_not_replicated = list(status.pending)
         self.event(f"restored {name} #{sequence} from the secondary")
         result = {"restored_version": restorable.version, "sequence": sequence, "lost": self.obs.canary_lost}
@@ -377,6 +379,19 @@ class Drill:
             self.obs.data_restored_at = self.elapsed()
             self.event("pipeline resumed from the restored checkpoint")
         return result
+
+    def _rpo(self, restorable: Any, written: list[CanaryRecord]) -> float:
+        """Fault time minus the time the restored checkpoint was saved, on the drill's clock.
+
+        Both ends are read from the adapter's (emulated) clock, so the RPO does not depend on
+        how fast the machine ran. A checkpoint this drill did not write falls back to its
+        creation time on the wall clock, scaled."""
+        assert self.obs.fault_at is not None and self._fault_wall is not None
+        record = next((r for r in written if r.version == restorable.version and r.at is not None), None)
+        if record is not None:
+            return max(0.0, self.obs.fault_at - record.at)
+        rpo_real = max(0.0, (self._fault_wall - restorable.created_at).total_seconds())
+        return rpo_real * self.adapter.time_scale
 
     def _rollback(self) -> None:
         """Revert every fault not yet reverted, newest first, and the standby scaling."""

@@ -103,6 +103,15 @@ class World:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ignore_s3_fault: bool = False  # simulate an adapter whose fault never takes effect
     fail_revert: bool = False
+    silent_revert: Optional[str] = None  # a fault type whose revert returns without undoing it
+    replication_lag: float = 0.0  # emulated seconds an object waits before it replicates
+    first_seen: dict[str, float] = field(default_factory=dict)
+    # what the control plane reports (the readiness preflight reads these)
+    locations: dict[str, str] = field(default_factory=lambda: {"primary-bucket": "us-east-1", "secondary-bucket": "us-west-2"})
+    encryption_keys: dict[str, Optional[str]] = field(default_factory=dict)
+    rule_rtc: bool = False  # the primary's rule has Replication Time Control and metrics
+    reverse_rule: bool = False  # the secondary replicates back to the primary
+    standby_max: int = 2
 
     def store(self) -> CheckpointStore:
         return CheckpointStore(self.primary, self.secondary)
@@ -111,7 +120,10 @@ class World:
         if self.replication_paused or not self.replication_rule or self.primary.down:
             return
         for key, data in list(self.primary._objects.items()):
-            if key not in self.secondary._objects:
+            if key in self.secondary._objects:
+                continue
+            seen = self.first_seen.setdefault(key, self.clock)
+            if self.clock - seen >= self.replication_lag:
                 self.secondary._objects[key] = data
 
     def tick(self, seconds: float) -> None:
@@ -142,18 +154,36 @@ class FakeClients:
         self.world, self.service, self.role = world, service, role
 
     def get_bucket_location(self, Bucket):
-        return {"LocationConstraint": None if self.role == "primary" else "us-west-2"}
+        location = self.world.locations[Bucket]
+        return {"LocationConstraint": None if location == "us-east-1" else location}
+
+    def get_bucket_encryption(self, Bucket):
+        key = self.world.encryption_keys.get(Bucket)
+        if key is None:
+            raise _Error("ServerSideEncryptionConfigurationNotFoundError", "GetBucketEncryption")
+        return {"ServerSideEncryptionConfiguration": {"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]}}
 
     def get_bucket_versioning(self, Bucket):
         status = self.world.versioning.get(Bucket)
         return {"Status": status} if status else {}
 
     def get_bucket_replication(self, Bucket):
-        if not self.world.replication_rule or self.role != "primary":
+        if self.role == "secondary":
+            if not self.world.reverse_rule:
+                raise _Error("ReplicationConfigurationNotFoundError", "GetBucketReplication")
+            return {"ReplicationConfiguration": {"Role": "r", "Rules": [
+                {"ID": "checkpoints-to-primary", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": PREFIX},
+                 "Destination": {"Bucket": "arn:aws:s3:::primary-bucket"}}]}}
+        if not self.world.replication_rule:
             raise _Error("ReplicationConfigurationNotFoundError", "GetBucketReplication")
+        destination: dict[str, Any] = {"Bucket": "arn:aws:s3:::secondary-bucket"}
+        if self.world.rule_rtc:
+            destination.update(ReplicationTime={"Status": "Enabled", "Time": {"Minutes": 15}},
+                               Metrics={"Status": "Enabled", "EventThreshold": {"Minutes": 15}})
         return {"ReplicationConfiguration": {"Role": "r", "Rules": [
             {"ID": "checkpoints-to-secondary", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": PREFIX},
-             "Destination": {"Bucket": "arn:aws:s3:::secondary-bucket"}}]}}
+             "Destination": destination}]}}
 
     def get_health_check(self, HealthCheckId):
         if not self.world.health_check_exists:
@@ -171,7 +201,8 @@ class FakeClients:
     def describe_auto_scaling_groups(self, AutoScalingGroupNames):
         (name,) = AutoScalingGroupNames
         desired = 2 if name == "primary-asg" else self.world.standby_desired
-        return {"AutoScalingGroups": [{"AutoScalingGroupName": name, "DesiredCapacity": desired, "MaxSize": 2}]}
+        maximum = 2 if name == "primary-asg" else self.world.standby_max
+        return {"AutoScalingGroups": [{"AutoScalingGroupName": name, "DesiredCapacity": desired, "MaxSize": maximum}]}
 
 
 class FakeAdapter(FaultAdapter):
@@ -227,6 +258,8 @@ class FakeAdapter(FaultAdapter):
         self.calls.append(f"revert {fault.label()}")
         if self.world.fail_revert and fault.type == "s3":
             raise RuntimeError("the control plane refused the revert")
+        if self.world.silent_revert == fault.type:
+            return  # the call "succeeded" and changed nothing
         if fault.type == "app-down":
             self.world.app_up[fault.region] = True
         elif fault.type == "s3":
@@ -259,6 +292,8 @@ class FakeAdapter(FaultAdapter):
 
     def scale_standby(self, desired: int) -> None:
         self.calls.append(f"scale {desired}")
+        if desired > self.world.standby_max:  # as Auto Scaling's SetDesiredCapacity refuses it
+            raise _Error("ValidationError", "SetDesiredCapacity")
         self.world.standby_desired = desired
         self.world.scaled_at = self.world.clock
         if desired <= self.world.standby_in_service:

@@ -144,20 +144,47 @@ def test_a_crash_mid_drill_still_reverts_every_fault(tmp_path):
 
 
 def test_sigterm_during_a_drill_reverts_and_reports_interrupted(tmp_path):
+    """SIGTERM arrives while the drill waits for detection, i.e. after every fault was
+    injected and confirmed in effect (the first health-check poll after the injections
+    sets an event; a thread waiting on it sends the signal). A timer could fire before injection and make the
+    revert assertions vacuous."""
     world = World()
     adapter = FakeAdapter(world)
-    adapter.health_check_healthy = lambda: True  # detection never happens: the drill waits
-    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
-    timer.start()
+    detecting = threading.Event()
+
+    def never_unhealthy() -> bool:  # detection never happens: the drill waits
+        # the steady-state probe asks too, before any fault: only a poll after the
+        # injections counts
+        if sum(c.startswith("inject") for c in adapter.calls) == 3:
+            detecting.set()
+        return True
+
+    adapter.health_check_healthy = never_unhealthy
+    sent = threading.Event()
+
+    def terminate_once_detecting() -> None:
+        if detecting.wait(timeout=120):
+            os.kill(os.getpid(), signal.SIGTERM)
+            sent.set()
+
+    killer = threading.Thread(target=terminate_once_detecting, daemon=True)
+    killer.start()
     try:
         drill = Drill(world.descriptor, parse_plan({"timeouts": {**FAST["timeouts"], "detection_seconds": 10**6}}),
                       adapter, store_factory=world.store, report_dir=tmp_path / "r")
         journal = drill.run()
     finally:
-        timer.cancel()
+        detecting.set()
+        killer.join(timeout=10)
+    assert sent.is_set()
     assert journal["status"] == "interrupted"
     assert journal["measurements"]["verdict"] == "fail"
+    assert [r["fault"]["type"] for r in journal["injections"]] == ["app-down", "s3", "replication-pause"]
+    assert [s["status"] for s in journal["run"]][-1] == "interrupted"
+    assert journal["run"][-1]["activity"]["name"] == "detection"
     assert_everything_reverted(world, journal)
+    assert [c for c in adapter.calls if c.startswith("revert")] == [
+        "revert replication-pause", "revert s3:primary:blackhole", "revert app-down:primary"]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 

@@ -114,15 +114,23 @@ def test_primary_fault_fails_over_within_bounds_and_breaker_stops_paying(sandbox
     assert big.region == "primary"
 
 
-def test_default_options_bound_a_black_holed_primary(sandbox, proxy):
+def test_default_options_fail_a_black_holed_primary_over_and_stop_asking_it(sandbox, proxy):
+    """With the default options a black-holed primary is given up (the breaker opens) and
+    the secondary serves; later calls do not contact the primary at all. How long the first
+    read takes is a benchmark figure (benchmarks/bench_failover.py, with a ratio against a
+    single bounded attempt measured in the same run), not a wall-clock bound here; the
+    defaults that decide it are pinned in test_s3_options_defaults.py."""
     store, primary, secondary = sandbox.store(S3Options())
     store.save("d", 1)
     sandbox.replicate(primary, secondary)
     proxy.set_mode("blackhole")
-    started = time.monotonic()
+    data, served = store.load_with_info("d")
+    assert (data, served.region) == (1, "secondary")
+    assert store.policy.breakers["primary"].state == "open"
+    assert store.policy.breakers["secondary"].state == "closed"
+    accepted = proxy.accepted
     assert store.load_with_info("d")[1].region == "secondary"
-    # 3 attempts x 1 s metadata read timeout + at most 3 s of retry back-off
-    assert time.monotonic() - started < 7.5
+    assert proxy.accepted == accepted  # the open breaker skipped the primary
 
 
 def test_primary_recovers_after_the_cooldown(sandbox, proxy):

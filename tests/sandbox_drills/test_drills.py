@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from tests.support import chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
@@ -128,26 +129,14 @@ def test_a_healthy_platform_passes_and_the_report_shows_the_timeline(sandbox, tm
 
 
 def render_html(page: Path, tmp_path: Path) -> None:
-    """The report renders in headless Chromium and shows the timeline and the verdict."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is installed by `make test` (see the Makefile)"
-    dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert 'id="timeline"' in dom.stdout and 'data-phase="detection"' in dom.stdout
-    assert 'id="verdict">PASS<' in dom.stdout
-    shot = tmp_path / "report.png"
-    subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'chromium2'}", f"--screenshot={shot}", "--window-size=900,900", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert shot.is_file() and shot.stat().st_size > 5_000
+    """The report renders in headless Chromium and shows the timeline, the verdict and its
+    tables as HTML tables (not Markdown in a <pre>)."""
+    dom = chromium.dump_dom(page, tmp_path / "chromium")
+    assert 'id="timeline"' in dom and 'data-phase="detection"' in dom
+    assert 'id="verdict">PASS<' in dom
+    assert '<table id="phases">' in dom and "<pre>" not in dom
+    shot = chromium.screenshot(page, tmp_path / "report.png", tmp_path / "chromium2")
+    assert shot.stat().st_size > 5_000
 
 
 def test_revert_restores_steady_state_after_a_drill_killed_with_sigkill(sandbox, tmp_path):
