@@ -779,17 +779,9 @@ class CheckpointStore:
 
     # -- listing helpers --------------------------------------------------------------------
     def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one backend call, feeding the region's circuit breaker."""
-        try:
-            result = fn(*args, **kwargs)
-        except RegionUnavailable as exc:
-            self.policy.record_failure(region, exc)
-            raise
-        except RecoveryError:
-            self.policy.record_success(region)  # the region answered
-            raise
-        self.policy.record_success(region)
-        return result
+        """Run one backend call through the region's circuit breaker (one trial call at a
+        time while it is half-open)."""
+        return self.policy.call(region, fn, *args, **kwargs)
 
     def _region_entries(self, region: str, list_prefix: str) -> list[tuple[str, str]]:
         entries = []
