@@ -22,7 +22,6 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from . import manifest as mf
 from . import serialization
+from ._files import create_temp_beside
 from ._streams import DigestSink, HashingReader, HashingWriter
 from .backends.base import Backend, Progress
 from .backends.local import LocalBackend
@@ -401,7 +401,7 @@ class CheckpointStore:
             raise FileNotFoundError(f"directory {str(directory)!r} for {str(dest)!r} does not exist")
 
         def fetch(region: str, m: mf.Manifest) -> None:
-            fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=directory)
+            fd, temp = create_temp_beside(dest)  # mode as for any new file, not 0600
             try:
                 with open(fd, "w+b", buffering=0) as fh:
                     writer = HashingWriter(fh)
