@@ -202,6 +202,20 @@ class CheckpointStore:
             if checker is not None:
                 self._call(region, checker)
 
+    def _check_writable_name(self, name: str) -> None:
+        """Name rules, plus every backend's key rules for the longest key ``name`` derives
+        (its deletion marker's manifest), before anything is written: a name that can be
+        saved can also be deleted, and a refused save leaves no orphaned blob."""
+        validate_name(name, prefix=self.prefix)
+        longest = mf.longest_manifest_key(self.prefix, name)
+        for backend in self._backends.values():
+            try:
+                backend.check_key(longest)
+            except InvalidName as exc:
+                raise InvalidName(f"checkpoint name {name!r} cannot be stored in {backend!r}: "
+                                  f"its longest key (the deletion marker's manifest) is "
+                                  f"refused: {exc}") from exc
+
     # -- saving ---------------------------------------------------------------------------
     def save(self, name: str, data: Any, *, metadata: Mapping[str, Any] | None = None,
              serializer: str | None = None) -> Checkpoint:
@@ -210,7 +224,7 @@ class CheckpointStore:
         ``data`` is a JSON-compatible value (stored as JSON) or bytes-like (stored raw);
         anything else raises InvalidData unless ``serializer="pickle"``.
         """
-        validate_name(name, prefix=self.prefix)
+        self._check_writable_name(name)
         meta = _check_metadata(metadata)
         payload, used = serialization.dumps(data, serializer)
         return self._save_payload(name, payload, used, meta)
@@ -244,7 +258,7 @@ class CheckpointStore:
         with bounded memory (multipart on S3). The file is hashed once, then hashed again
         while uploading; if it changed in between, IntegrityError and nothing is committed.
         ``progress`` is called with byte counts as content moves."""
-        validate_name(name, prefix=self.prefix)
+        self._check_writable_name(name)
         meta = _check_metadata(metadata)
         path = Path(path)
         st = os.stat(path)
@@ -587,7 +601,7 @@ class CheckpointStore:
     def rollback(self, name: str, version: str) -> Checkpoint:
         """Make ``version`` current again by committing a NEW version with its content
         (``parent_version`` records which); nothing is deleted."""
-        validate_name(name, prefix=self.prefix)
+        self._check_writable_name(name)
         mf.validate_version(version)
         if mf.is_tombstone(version):
             raise CheckpointNotFound(f"version {version} of {name!r} is a deletion marker; "
