@@ -189,6 +189,8 @@ class FailoverPolicy:
         self.breakers[region].record_failure(reason)
 
     def _all_open(self) -> RegionUnavailable:
-        waits = ", ".join(f"{r} retried in {self.breakers[r].retry_in():.1f}s" for r in self.regions
-                          if not self.breakers[r].allow())
+        waits = ", ".join(
+            f"{r} has a trial call in flight" if self.breakers[r].trial_in_flight
+            else f"{r} retried in {self.breakers[r].retry_in():.1f}s"
+            for r in self.regions if not self.breakers[r].allow())
         return RegionUnavailable(f"no region available (circuit open: {waits})")

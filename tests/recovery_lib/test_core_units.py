@@ -332,6 +332,25 @@ def test_a_trial_without_a_verdict_frees_the_slot_and_closed_breakers_do_not_gat
     assert breaker.call(lambda: breaker.call(lambda: "inner")) == "inner"
 
 
+def test_single_region_policy_fails_fast_while_the_trial_is_in_flight():
+    clock = Clock()
+    policy = FailoverPolicy(["primary"], threshold=1, cooldown=5, clock=clock)
+    policy.record_failure("primary", "test")
+    clock.now = 5
+    assert policy.read_order() == ["primary"]
+    inside: list[str] = []
+
+    def trial() -> str:  # while the trial runs, another caller asks for a region
+        with pytest.raises(RegionUnavailable, match="primary has a trial call in flight"):
+            policy.read_order()
+        with pytest.raises(RegionUnavailable, match="trial call is still in flight"):
+            policy.call("primary", lambda: inside.append("second caller"))
+        return "ok"
+
+    assert policy.call("primary", trial) == "ok"
+    assert inside == [] and policy.read_order() == ["primary"]
+
+
 # -- options ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,field", [
