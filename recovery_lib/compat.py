@@ -15,7 +15,9 @@
     manager.clear_checkpoints()
 
 Both take ``store=`` to put the same data in any :class:`CheckpointStore` (local, S3 with
-failover, ...), gaining versions, verification and replication.
+failover, ...), gaining versions, verification and replication. A store passed in may be
+shared with other jobs, so ``CheckpointManager(store=...)`` needs a ``prefix`` before
+``clear_checkpoints()`` will run (ConfigError otherwise, instead of clearing the store).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import logging
 import os
 from typing import Any
 
-from .errors import CheckpointNotFound, InvalidData
+from .errors import CheckpointNotFound, ConfigError, InvalidData
 from .names import validate_prefix
 from .store import CheckpointStore
 
@@ -69,7 +71,12 @@ class DisasterRecovery:
 class CheckpointManager:
     """Stage-completion markers: ``save_checkpoint`` / ``has_checkpoint`` /
     ``clear_checkpoints``. Each marker is a checkpoint named ``prefix + stage_name`` whose
-    data and metadata record when the stage completed (``completed_at``, ISO 8601 UTC)."""
+    data and metadata record when the stage completed (``completed_at``, ISO 8601 UTC).
+
+    Without ``store`` the manager owns a local store in ``checkpoint_dir`` and
+    ``clear_checkpoints()`` clears all of it, as the seed class did. With ``store`` (which
+    other jobs may share) ``clear_checkpoints()`` clears only ``prefix``, and an empty
+    ``prefix`` raises :class:`~recovery_lib.ConfigError` rather than clear the whole store."""
 
     def __init__(self, checkpoint_dir: str | os.PathLike[str] = "checkpoints",
                  store: CheckpointStore | None = None, *, prefix: str = "") -> None:
@@ -77,6 +84,7 @@ class CheckpointManager:
         self.checkpoint_dir = checkpoint_dir
         self.store = store if store is not None else CheckpointStore.local(checkpoint_dir)
         self.prefix = prefix
+        self._owns_store = store is None
 
     def save_checkpoint(self, stage_name: str) -> None:
         completed_at = dt.datetime.now(dt.timezone.utc).isoformat()
@@ -89,5 +97,13 @@ class CheckpointManager:
         return self.store.exists(self.prefix + stage_name)
 
     def clear_checkpoints(self) -> None:
+        if not self.prefix and not self._owns_store:
+            raise ConfigError(
+                f"clear_checkpoints() refused: this CheckpointManager was given "
+                f"store={self.store!r} with prefix='' and would delete every checkpoint in "
+                "that store, other jobs' included; give the manager its own prefix, e.g. "
+                "CheckpointManager(store=..., prefix='jobs/<job name>/') (to empty a whole "
+                "store on purpose, call store.clear())"
+            )
         self.store.clear(self.prefix)
         logger.info("All checkpoints cleared.")

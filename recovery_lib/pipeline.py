@@ -12,7 +12,9 @@ Layout in the store (one namespace per pipeline and run, so they never collide):
 ``inputs_digest`` is the first 16 hex digits of the SHA-256 of the sorted list of
 ``(upstream stage, upstream checkpoint version)`` pairs of the stage's direct inputs
 (parameter dependencies and ``after`` dependencies alike). A root stage has a constant
-digest. The stage's checkpoint also records its inputs' versions in its metadata.
+digest. A ``serializer="pickle"`` pipeline adds its serializer to the hashed list, so its
+checkpoints live under other names than a default pipeline's (see "Serializers" below).
+The stage's checkpoint also records its inputs' versions in its metadata.
 
 Why the digest is in the name: deciding which stages are complete then needs ONE
 ``store.list(prefix)`` of the run's namespace, whatever the number of stages. The list
@@ -42,14 +44,25 @@ Stage states reported by ``status()``: ``complete`` (a checkpoint matches the cu
 inputs), ``stale`` (a checkpoint exists but for other inputs, or an upstream stage is not
 complete), ``pending`` (no checkpoint).
 
-Outputs are saved with the store's default serializer (JSON-compatible values or
-``bytes``); ``Pipeline(..., serializer="pickle")`` opts into pickle, and only then are
-outputs loaded with ``allow_pickle=True``. A stage that runs passes its return value to
-its downstream stages as is; a skipped stage passes the value loaded from its checkpoint,
-so return JSON-native types (lists, not tuples) to see identical values either way.
+Serializers: outputs are saved with the store's default serializer (JSON-compatible
+values or ``bytes``); ``Pipeline(..., serializer="pickle")`` opts into pickle, and only
+then are outputs loaded with ``allow_pickle=True``. Because a pickle pipeline's digests
+cover its serializer, a default pipeline never takes a pickled output for one it may
+load: after switching a pipeline away from pickle, ``status()`` reports its stages
+``stale`` and ``run()`` runs them again. A pickle pipeline can load anything, so it also
+accepts a checkpoint under the default digest (one written by a default pipeline, or by a
+pickle pipeline before digests covered the serializer): switching *to* pickle re-runs
+nothing. A stage that runs passes its return value to its downstream stages as is; a
+skipped stage passes the value loaded from its checkpoint, so return JSON-native types
+(lists, not tuples) to see identical values either way.
+
 A stage that raises leaves no checkpoint; the exception propagates and earlier stages stay
 committed. A skipped stage whose checkpoint cannot be loaded (missing or failing
-verification everywhere) is logged and run again.
+verification everywhere, or pickled while this pipeline does not allow pickle) is logged
+and run again. ``status()`` reads no content, so it cannot foresee the first two (found
+only by loading), nor a pickled output stored under a default digest by a pickle pipeline
+older than serializer-aware digests; ``run()`` re-runs such a stage and ``status()``
+agrees from then on.
 
 Example::
 
@@ -83,7 +96,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from recovery_lib.errors import CheckpointNotFound, IntegrityError, InvalidName, RecoveryError
+from recovery_lib.errors import (
+    CheckpointNotFound,
+    IntegrityError,
+    InvalidData,
+    InvalidName,
+    RecoveryError,
+)
 
 __all__ = ["Pipeline", "PipelineError", "StageStatus", "COMPLETE", "PENDING", "STALE"]
 
@@ -319,10 +338,28 @@ class Pipeline:
         return f"{self.prefix}{stage}/{digest}"
 
     @staticmethod
-    def _digest(stage: Stage, versions: Mapping[str, str]) -> str:
-        pairs = [[dep, versions[dep]] for dep in sorted(stage.inputs)]
+    def _digest(stage: Stage, versions: Mapping[str, str], *,
+                serializer: str | None = None) -> str:
+        """The inputs digest; with ``serializer`` (pickle pipelines) it is hashed too."""
+        pairs: list[list[str]] = [[dep, versions[dep]] for dep in sorted(stage.inputs)]
+        if serializer is not None:
+            pairs.append(["serializer", serializer])
         payload = json.dumps(pairs, separators=(",", ":")).encode()
         return hashlib.sha256(payload).hexdigest()[:_DIGEST_CHARS]
+
+    def _match(self, stage: Stage, versions: Mapping[str, str],
+               existing: Mapping[str, Any]) -> tuple[str, Any]:
+        """``(digest to save under, checkpoint valid for the current inputs or None)``.
+
+        A default pipeline accepts only the plain digest. A pickle pipeline saves under its
+        serializer digest and also accepts the plain one: it can load JSON, bytes and
+        pickle alike."""
+        plain = self._digest(stage, versions)
+        if self.serializer is None:
+            return plain, existing.get(plain)
+        own = self._digest(stage, versions, serializer=self.serializer)
+        found = existing.get(own)
+        return own, found if found is not None else existing.get(plain)
 
     def _listing(self) -> dict[str, dict[str, Any]]:
         """``{stage: {digest: Checkpoint}}`` from ONE ``store.list`` of the namespace."""
@@ -346,9 +383,8 @@ class Pipeline:
         outputs: dict[str, Any] = {}
         versions: dict[str, str] = {}
         for stage in order:
-            digest = self._digest(stage, versions)
             existing = listing.get(stage.name, {})
-            checkpoint = existing.get(digest)
+            digest, checkpoint = self._match(stage, versions, existing)
             if checkpoint is not None:
                 try:
                     outputs[stage.name] = self.store.load(
@@ -356,7 +392,7 @@ class Pipeline:
                         version=checkpoint.version,
                         allow_pickle=self.serializer == "pickle",
                     )
-                except (CheckpointNotFound, IntegrityError) as exc:
+                except (CheckpointNotFound, IntegrityError, InvalidData) as exc:
                     logger.warning(
                         "pipeline %s/%s: checkpoint of stage %s (version %s) cannot be loaded "
                         "(%s: %s); running the stage again",
@@ -428,7 +464,7 @@ class Pipeline:
             existing = listing.get(stage.name, {})
             checkpoint = None
             if all(dep in versions for dep in stage.inputs):
-                checkpoint = existing.get(self._digest(stage, versions))
+                checkpoint = self._match(stage, versions, existing)[1]
             if checkpoint is not None:
                 versions[stage.name] = checkpoint.version
                 state = COMPLETE

@@ -22,7 +22,6 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from . import manifest as mf
 from . import serialization
+from ._files import create_temp_beside
 from ._streams import DigestSink, HashingReader, HashingWriter
 from .backends.base import Backend, Progress
 from .backends.local import LocalBackend
@@ -202,6 +202,20 @@ class CheckpointStore:
             if checker is not None:
                 self._call(region, checker)
 
+    def _check_writable_name(self, name: str) -> None:
+        """Name rules, plus every backend's key rules for the longest key ``name`` derives
+        (its deletion marker's manifest), before anything is written: a name that can be
+        saved can also be deleted, and a refused save leaves no orphaned blob."""
+        validate_name(name, prefix=self.prefix)
+        longest = mf.longest_manifest_key(self.prefix, name)
+        for backend in self._backends.values():
+            try:
+                backend.check_key(longest)
+            except InvalidName as exc:
+                raise InvalidName(f"checkpoint name {name!r} cannot be stored in {backend!r}: "
+                                  f"its longest key (the deletion marker's manifest) is "
+                                  f"refused: {exc}") from exc
+
     # -- saving ---------------------------------------------------------------------------
     def save(self, name: str, data: Any, *, metadata: Mapping[str, Any] | None = None,
              serializer: str | None = None) -> Checkpoint:
@@ -210,7 +224,7 @@ class CheckpointStore:
         ``data`` is a JSON-compatible value (stored as JSON) or bytes-like (stored raw);
         anything else raises InvalidData unless ``serializer="pickle"``.
         """
-        validate_name(name, prefix=self.prefix)
+        self._check_writable_name(name)
         meta = _check_metadata(metadata)
         payload, used = serialization.dumps(data, serializer)
         return self._save_payload(name, payload, used, meta)
@@ -244,7 +258,7 @@ class CheckpointStore:
         with bounded memory (multipart on S3). The file is hashed once, then hashed again
         while uploading; if it changed in between, IntegrityError and nothing is committed.
         ``progress`` is called with byte counts as content moves."""
-        validate_name(name, prefix=self.prefix)
+        self._check_writable_name(name)
         meta = _check_metadata(metadata)
         path = Path(path)
         st = os.stat(path)
@@ -401,7 +415,7 @@ class CheckpointStore:
             raise FileNotFoundError(f"directory {str(directory)!r} for {str(dest)!r} does not exist")
 
         def fetch(region: str, m: mf.Manifest) -> None:
-            fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=directory)
+            fd, temp = create_temp_beside(dest)  # mode as for any new file, not 0600
             try:
                 with open(fd, "w+b", buffering=0) as fh:
                     writer = HashingWriter(fh)
@@ -587,7 +601,7 @@ class CheckpointStore:
     def rollback(self, name: str, version: str) -> Checkpoint:
         """Make ``version`` current again by committing a NEW version with its content
         (``parent_version`` records which); nothing is deleted."""
-        validate_name(name, prefix=self.prefix)
+        self._check_writable_name(name)
         mf.validate_version(version)
         if mf.is_tombstone(version):
             raise CheckpointNotFound(f"version {version} of {name!r} is a deletion marker; "
@@ -779,17 +793,9 @@ class CheckpointStore:
 
     # -- listing helpers --------------------------------------------------------------------
     def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one backend call, feeding the region's circuit breaker."""
-        try:
-            result = fn(*args, **kwargs)
-        except RegionUnavailable as exc:
-            self.policy.record_failure(region, exc)
-            raise
-        except RecoveryError:
-            self.policy.record_success(region)  # the region answered
-            raise
-        self.policy.record_success(region)
-        return result
+        """Run one backend call through the region's circuit breaker (one trial call at a
+        time while it is half-open)."""
+        return self.policy.call(region, fn, *args, **kwargs)
 
     def _region_entries(self, region: str, list_prefix: str) -> list[tuple[str, str]]:
         entries = []

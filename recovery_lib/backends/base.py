@@ -26,6 +26,12 @@ class Backend(abc.ABC):
     #: Whether many small calls may run concurrently to save latency (remote stores).
     concurrent_reads: bool = False
 
+    def check_key(self, key: str) -> None:
+        """Raise :class:`~recovery_lib.InvalidName` if this backend could not store ``key``
+        (no I/O). The store calls it with the longest key a name derives before writing
+        anything for that name. The default accepts every key (S3's 1,024-byte key limit
+        is checked with the name rules, :mod:`recovery_lib.names`)."""
+
     @abc.abstractmethod
     def get(self, key: str) -> bytes:
         """The whole object. CheckpointNotFound if absent."""

@@ -3,12 +3,22 @@
 Every write goes to a temporary file in the destination directory, is fsynced, then
 moved into place (``os.replace`` to create-or-replace, ``os.link`` to create only if
 absent) and the directory is fsynced. A crash at any point leaves either the old state or
-the new one, plus at most an orphaned ``*.partial`` file that listings ignore.
+the new one, plus at most an orphaned temporary file that listings ignore.
+
+Temporary files are named ``.{16 hex digits}.partial``. Only *files* with exactly that name
+are treated as temporary, and a key whose last segment has that form is refused, so no
+key can collide with one; a directory segment may end in ``.partial`` like any other.
+
+Every path segment of a key must fit the file system's 255-byte name limit.
+:meth:`LocalBackend.check_key` applies that rule without I/O, and the store calls it with
+the longest key a checkpoint name derives (its deletion marker's manifest) before it writes
+anything, so a name that can be saved can also be deleted.
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -21,6 +31,7 @@ from .base import Backend, Progress
 __all__ = ["LocalBackend"]
 
 _PARTIAL = ".partial"
+_TEMP_NAME = re.compile(r"\.[0-9a-f]{16}" + re.escape(_PARTIAL))
 _CHUNK = 1024 * 1024
 _NAME_MAX = 255
 
@@ -38,19 +49,27 @@ class LocalBackend(Backend):
         return f"LocalBackend({str(self.root)!r})"
 
     # -- helpers ----------------------------------------------------------------------
-    def _path(self, key: str) -> Path:
+    def check_key(self, key: str) -> None:
+        """InvalidName unless ``key`` maps to a path under the root (no I/O): no empty,
+        ``.`` or ``..`` segment, no backslash or NUL, each segment at most 255 bytes, and a
+        last segment not of the temporary-file form ``.{16 hex}.partial``."""
         parts = key.split("/")
         for part in parts:
             if part in ("", ".", "..") or "\\" in part or "\0" in part:
                 raise InvalidName(f"key {key!r} cannot be stored as a local path")
-            if len(os.fsencode(part)) > _NAME_MAX:
+            size = len(os.fsencode(part))
+            if size > _NAME_MAX:
                 raise InvalidName(
-                    f"key {key!r} has a path segment of {len(os.fsencode(part))} bytes; local "
+                    f"key {key!r} has a path segment of {size} bytes ({_shorten(part)}); local "
                     f"file systems allow at most {_NAME_MAX} bytes per segment"
                 )
-        if parts[-1].endswith(_PARTIAL):
-            raise InvalidName(f"key {key!r} ends with {_PARTIAL!r}, reserved for temporary files")
-        return self.root.joinpath(*parts)
+        if _TEMP_NAME.fullmatch(parts[-1]):
+            raise InvalidName(f"key {key!r} ends in a segment of the form '.<16 hex>{_PARTIAL}', "
+                              "reserved for the local backend's temporary files")
+
+    def _path(self, key: str) -> Path:
+        self.check_key(key)
+        return self.root.joinpath(*key.split("/"))
 
     def _make_parent(self, path: Path) -> None:
         missing = []
@@ -133,11 +152,13 @@ class LocalBackend(Backend):
         except (FileNotFoundError, NotADirectoryError):
             return
         for entry in entries:
-            if not entry.name.startswith(startswith) or entry.name.endswith(_PARTIAL):
+            if not entry.name.startswith(startswith):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 yield from self._scan(Path(entry.path), f"{rel}{entry.name}/")
             elif entry.is_file(follow_symlinks=False):
+                if _TEMP_NAME.fullmatch(entry.name):
+                    continue  # a write in progress, or orphaned by a crash
                 try:
                     yield f"{rel}{entry.name}", entry.stat(follow_symlinks=False).st_size
                 except FileNotFoundError:
@@ -178,6 +199,10 @@ class LocalBackend(Backend):
             while chunk := fh.read(_CHUNK):
                 sink.write(chunk)
                 progress(len(chunk))
+
+
+def _shorten(segment: str, limit: int = 40) -> str:
+    return repr(segment) if len(segment) <= limit else repr(segment[:limit]) + "..."
 
 
 def _is_dir(st: os.stat_result) -> bool:

@@ -1,6 +1,7 @@
 """Fixtures for the recovery_lib tests: offline AWS (moto), stores over every backend."""
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any, Iterator
 
@@ -38,3 +39,13 @@ def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> CheckpointS
 @pytest.fixture
 def s3_pair(aws_mock: Any) -> S3Pair:
     return S3Pair(aws_mock)
+
+
+@pytest.fixture(params=[0o022, 0o027, 0o002])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run the test under a set process umask (restored afterwards); yields it."""
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pathlib
+import stat
 import subprocess
 import sys
 
@@ -143,6 +144,16 @@ def test_put_then_get_to_a_file_and_to_stdout_is_binary_safe(capsysbinary, tmp_p
     assert cli.main(["--store", url, "get", "models/m"]) == 0
     out, err = capsysbinary.readouterr()
     assert out == BINARY and err == b""
+
+
+def test_get_to_a_file_gives_the_mode_of_a_newly_created_file(capsys, tmp_path, store, url, umask):
+    """Issue 10 point 6: `recovery get -o FILE` leaves FILE with 0666 & ~umask, like `cp`."""
+    store.save("weights", BINARY)
+    dest = tmp_path / "restored.bin"
+    code, _, err = run(capsys, "--store", url, "get", "weights", "-o", str(dest))
+    assert code == 0, err
+    assert dest.read_bytes() == BINARY
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~umask
 
 
 def test_get_an_older_version_and_json_summary(capsys, tmp_path, store, url):

@@ -6,7 +6,14 @@ import logging
 
 import pytest
 
-from recovery_lib import CheckpointManager, CheckpointStore, DisasterRecovery, InvalidData
+from recovery_lib import (
+    CheckpointManager,
+    CheckpointStore,
+    ConfigError,
+    DisasterRecovery,
+    InvalidData,
+    RecoveryError,
+)
 
 
 def test_disaster_recovery_saves_and_rolls_back_with_info_logs(caplog):
@@ -80,3 +87,30 @@ def test_checkpoint_manager_on_a_shared_store_with_a_prefix():
     assert store.exists("jobs/etl/extract") and manager.has_checkpoint("extract")
     manager.clear_checkpoints()
     assert not manager.has_checkpoint("extract") and store.exists("unrelated")
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "local"])
+def test_checkpoint_manager_refuses_to_clear_a_passed_in_store_without_a_prefix(tmp_path, store_kind):
+    """Issue 10 point 11: with store=shared and no prefix, clear_checkpoints() would have
+    cleared every job's checkpoints; it raises ConfigError naming the fix and deletes nothing."""
+    store = (CheckpointStore.memory() if store_kind == "memory"
+             else CheckpointStore.local(tmp_path / "shared"))
+    store.save("jobs/other/train", {"owner": "another job"})
+    manager = CheckpointManager(store=store)
+    manager.save_checkpoint("extract")  # saving and asking still work without a prefix
+    assert manager.has_checkpoint("extract")
+    with pytest.raises(ConfigError) as caught:
+        manager.clear_checkpoints()
+    message = str(caught.value)
+    assert "prefix=''" in message and "prefix='jobs/<job name>/'" in message
+    assert isinstance(caught.value, RecoveryError)
+    assert store.exists("jobs/other/train") and manager.has_checkpoint("extract")
+    assert len(store.versions("extract", include_deleted=True)) == 1  # no tombstone written
+
+
+def test_checkpoint_manager_owning_its_directory_still_clears_all_of_it(tmp_path):
+    manager = CheckpointManager(tmp_path / "ckpt")
+    manager.save_checkpoint("a")
+    manager.save_checkpoint("b")
+    manager.clear_checkpoints()
+    assert not manager.has_checkpoint("a") and not manager.has_checkpoint("b")

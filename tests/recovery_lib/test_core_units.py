@@ -9,10 +9,18 @@ import io
 import json
 import multiprocessing
 import os
+import threading
 
 import pytest
 
-from recovery_lib import CheckpointNotFound, ConfigError, IntegrityError, InvalidData, InvalidName
+from recovery_lib import (
+    CheckpointNotFound,
+    ConfigError,
+    IntegrityError,
+    InvalidData,
+    InvalidName,
+    RegionUnavailable,
+)
 from recovery_lib import manifest as mf
 from recovery_lib import serialization
 from recovery_lib._streams import DigestSink, HashingReader, HashingWriter
@@ -233,6 +241,114 @@ def test_policy_orders_reads_and_picks_write_region():
         policy.read_order()
     clock.now = 5
     assert policy.read_order() == ["primary", "secondary"]
+
+
+class _Trial:
+    """A region call that blocks until released: counts callers, then answers or fails."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = False
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            self.calls += 1
+        self.entered.set()
+        assert self.release.wait(60), "test never released the trial call"
+        if self.fail:
+            raise RegionUnavailable("primary still down (test)")
+        return "answer"
+
+
+def _half_open_breaker() -> tuple[CircuitBreaker, Clock]:
+    clock = Clock()
+    breaker = CircuitBreaker("primary", threshold=1, cooldown=10, clock=clock)
+    breaker.record_failure("test")
+    clock.now = 10  # cool-down over: half-open
+    assert breaker.state == "half-open" and breaker.allow()
+    return breaker, clock
+
+
+@pytest.mark.parametrize("trial_fails", [False, True])
+def test_half_open_breaker_admits_exactly_one_trial_call(trial_fails):
+    """16 concurrent callers of a half-open breaker: one trial reaches the region, the 15
+    others are refused at once (they do not wait for the trial); the trial's outcome closes
+    or re-opens the breaker."""
+    breaker, _ = _half_open_breaker()
+    trial = _Trial()
+    start = threading.Barrier(16)
+    outcomes: list[str] = []
+    done = threading.Condition()
+
+    def caller() -> None:
+        start.wait()
+        try:
+            result = breaker.call(trial)
+        except RegionUnavailable as exc:
+            result = "refused" if "trial call is still in flight" in str(exc) else "failed"
+        with done:
+            outcomes.append(result)
+            done.notify_all()
+
+    threads = [threading.Thread(target=caller) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    assert trial.entered.wait(60)
+    with done:  # the 15 others finish while the trial is still blocked
+        assert done.wait_for(lambda: len(outcomes) == 15, timeout=60), outcomes
+    assert outcomes == ["refused"] * 15 and trial.calls == 1
+    assert breaker.trial_in_flight and not breaker.allow() and breaker.state == "half-open"
+
+    trial.fail = trial_fails
+    trial.release.set()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == sorted(["refused"] * 15 + ["failed" if trial_fails else "answer"])
+    assert trial.calls == 1
+    assert not breaker.trial_in_flight
+    if trial_fails:
+        assert breaker.state == "open" and not breaker.allow() and breaker.retry_in() == 10
+    else:
+        assert breaker.state == "closed" and breaker.allow()
+        assert breaker.call(lambda: "next") == "next"
+
+
+def test_a_trial_without_a_verdict_frees_the_slot_and_closed_breakers_do_not_gate():
+    breaker, _ = _half_open_breaker()
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        breaker.call(interrupted)
+    assert breaker.state == "half-open" and not breaker.trial_in_flight and breaker.allow()
+    with pytest.raises(CheckpointNotFound):  # the region answered: that closes it
+        breaker.call(lambda: (_ for _ in ()).throw(CheckpointNotFound("absent (test)")))
+    assert breaker.state == "closed"
+    # Closed: concurrent calls are never refused (nested call stands in for concurrency).
+    assert breaker.call(lambda: breaker.call(lambda: "inner")) == "inner"
+
+
+def test_single_region_policy_fails_fast_while_the_trial_is_in_flight():
+    clock = Clock()
+    policy = FailoverPolicy(["primary"], threshold=1, cooldown=5, clock=clock)
+    policy.record_failure("primary", "test")
+    clock.now = 5
+    assert policy.read_order() == ["primary"]
+    inside: list[str] = []
+
+    def trial() -> str:  # while the trial runs, another caller asks for a region
+        with pytest.raises(RegionUnavailable, match="primary has a trial call in flight"):
+            policy.read_order()
+        with pytest.raises(RegionUnavailable, match="trial call is still in flight"):
+            policy.call("primary", lambda: inside.append("second caller"))
+        return "ok"
+
+    assert policy.call("primary", trial) == "ok"
+    assert inside == [] and policy.read_order() == ["primary"]
 
 
 # -- options ---------------------------------------------------------------------------------

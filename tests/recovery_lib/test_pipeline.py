@@ -593,6 +593,72 @@ def test_non_json_output_is_refused_unless_pickle_is_chosen(store):
     assert again.run() == {"numbers": {1, 2, 3}, "listed": [1, 2, 3]}
 
 
+def switchable(store, calls, *, serializer=None):
+    """source -> doubled, JSON-compatible outputs (so any serializer can store them)."""
+    pipeline = Pipeline("switch", store, serializer=serializer)
+
+    @pipeline.stage
+    def source():
+        calls("source")
+        return [1, 2, 3]
+
+    @pipeline.stage
+    def doubled(source):
+        calls("doubled")
+        return [2 * x for x in source]
+
+    return pipeline
+
+
+OUTPUTS = {"source": [1, 2, 3], "doubled": [2, 4, 6]}
+
+
+def test_switching_away_from_pickle_reruns_and_status_says_so_beforehand(store, caplog):
+    """Issue 10 point 10: a pipeline switched from pickle to the default serializer cannot
+    load its pickled outputs; status() must not call those stages complete, and run() runs
+    them again instead of crashing."""
+    calls = Calls()
+    assert switchable(store, calls, serializer="pickle").run() == OUTPUTS
+    assert {s: st.state for s, st in switchable(store, calls, serializer="pickle").status().items()} \
+        == {"source": COMPLETE, "doubled": COMPLETE}
+
+    switched = switchable(store, calls)
+    assert {s: st.state for s, st in switched.status().items()} \
+        == {"source": STALE, "doubled": STALE}
+    assert switched.run() == OUTPUTS
+    assert calls.counts == {"source": 2, "doubled": 2}
+    assert all(st.state == COMPLETE for st in switched.status().values())
+    assert switched.run() == OUTPUTS and calls.counts == {"source": 2, "doubled": 2}
+    # One current checkpoint per stage: the pickled ones were superseded.
+    assert len(store.list(switched.prefix)) == 2
+    assert all(store.info(c.name).serializer == "json" for c in store.list(switched.prefix))
+
+
+def test_switching_to_pickle_reruns_nothing(store):
+    calls = Calls()
+    switchable(store, calls).run()
+    pickled = switchable(store, calls, serializer="pickle")
+    assert all(st.state == COMPLETE for st in pickled.status().values())
+    assert pickled.run() == OUTPUTS and calls.counts == {"source": 1, "doubled": 1}
+
+
+def test_pickled_output_under_a_default_digest_is_rerun_not_a_crash(store, caplog):
+    """A pickle pipeline older than serializer-aware digests stored pickled outputs under
+    the default digests: a default pipeline's run() gets InvalidData loading them and must
+    run the stage again (then status() agrees: complete)."""
+    calls = Calls()
+    pipeline = switchable(store, calls)
+    pipeline.run()
+    for checkpoint in store.list(pipeline.prefix):  # rewrite as that older pipeline did
+        store.save(checkpoint.name, store.load(checkpoint.name), serializer="pickle")
+    with caplog.at_level(logging.WARNING, logger="recovery_lib.pipeline"):
+        assert switchable(store, calls).run() == OUTPUTS
+    assert calls.counts == {"source": 2, "doubled": 2}
+    assert "InvalidData" in caplog.text and "running the stage again" in caplog.text
+    assert all(st.state == COMPLETE for st in switchable(store, calls).status().values())
+    assert switchable(store, calls).run() == OUTPUTS and calls.counts == {"source": 2, "doubled": 2}
+
+
 def test_one_info_line_per_stage_run_or_skip(store, caplog):
     pipeline = diamond(store, Calls())
     with caplog.at_level(logging.INFO, logger="recovery_lib.pipeline"):

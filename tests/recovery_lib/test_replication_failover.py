@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any, BinaryIO, Iterator
 
 import pytest
@@ -146,6 +147,80 @@ def test_breaker_half_opens_after_the_cooldown_and_closes_on_success(pair):
     assert pair.store.policy.breakers["primary"].state == "half-open"
     assert pair.store.load_with_info("s")[1].region == "primary"
     assert pair.store.policy.breakers["primary"].state == "closed"
+
+
+class Gated(Switchable):
+    """A Switchable whose calls, while ``gate`` is set, block until ``release`` is set."""
+
+    def __init__(self, inner: Backend) -> None:
+        super().__init__(inner)
+        self.gate = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def _gate(self) -> None:
+        if self.gate:
+            self.calls += 1
+            self.entered.set()
+            assert self.release.wait(60), "test never released the primary"
+            if self.down:
+                raise RegionUnavailable(f"{self.region} is down (test)")
+            return
+        super()._gate()
+
+
+@pytest.mark.parametrize("primary_back", [True, False])
+def test_half_open_primary_gets_one_trial_while_15_loads_are_served_by_the_secondary(primary_back):
+    """Issue 10 point 5: 16 threads load while the primary's breaker is half-open and its
+    trial call hangs; exactly one reaches the primary, the others are answered by the
+    secondary without waiting for it. The trial's outcome closes or re-opens the breaker."""
+    pair = Pair()
+    pair.primary = Gated(pair.primary_mem)
+    pair.store = CheckpointStore(pair.primary, pair.secondary, prefix="checkpoints/",
+                                 policy=pair.store.policy)
+    pair.store.save("s", {"n": 1})
+    pair.replicate()
+    pair.primary.down = True
+    assert pair.store.load_with_info("s")[1].region == "secondary"
+    assert pair.store.policy.breakers["primary"].state == "open"
+    pair.primary.down = not primary_back
+    pair.primary.gate, pair.primary.calls = True, 0
+    pair.clock.now += 31
+    breaker = pair.store.policy.breakers["primary"]
+    assert breaker.state == "half-open"
+
+    start = threading.Barrier(16)
+    served: list[str] = []
+    done = threading.Condition()
+
+    def load() -> None:
+        start.wait()
+        data, checkpoint = pair.store.load_with_info("s")
+        assert data == {"n": 1}
+        with done:
+            served.append(checkpoint.region)
+            done.notify_all()
+
+    threads = [threading.Thread(target=load) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    assert pair.primary.entered.wait(60)
+    with done:
+        assert done.wait_for(lambda: len(served) == 15, timeout=60), served
+    assert served == ["secondary"] * 15
+    assert pair.primary.calls == 1 and breaker.trial_in_flight
+
+    pair.primary.release.set()
+    for thread in threads:
+        thread.join(60)
+    assert len(served) == 16
+    if primary_back:
+        assert breaker.state == "closed"
+        assert sorted(served) == ["primary"] + ["secondary"] * 15
+        assert pair.store.load_with_info("s")[1].region == "primary"
+    else:
+        assert breaker.state == "open" and served == ["secondary"] * 16
+        assert pair.primary.calls == 1
 
 
 def test_saves_fail_over_to_the_secondary_and_reads_see_them_after_recovery(pair, caplog):

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import math
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -471,6 +472,31 @@ def test_file_changed_while_saving_commits_nothing(store, tmp_path, monkeypatch)
     assert not store.exists("files/moving")
     key = mf.blob_key(store.prefix, hashlib.sha256(BIG).hexdigest())
     assert store.backend(store.regions[0]).head(key) is None  # the bad blob was removed
+
+
+@pytest.mark.parametrize("size", [4, len(BIG)], ids=["inline", "blob"])
+def test_load_file_gives_the_mode_of_a_newly_created_file(store, tmp_path, umask, size):
+    """Issue 10 point 6: the restored file gets 0666 & ~umask (what ``open(..., "w")``,
+    ``cp`` or boto3's ``download_file`` give a new file), not tempfile's 0600; replacing an
+    existing file still goes through a temporary file and a rename."""
+    source = tmp_path / "src.bin"
+    source.write_bytes(BIG[:size])
+    store.save_file("files/mode", source)
+    out = tmp_path / "out"
+    out.mkdir()
+    reference = out / "reference"
+    reference.write_bytes(b"")  # a file created normally under the same umask
+    dest = out / "restored.bin"
+    store.load_file("files/mode", dest)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(dest.stat().st_mode) == stat.S_IMODE(reference.stat().st_mode)
+
+    dest.chmod(0o600)  # an existing file is replaced, not written in place
+    inode = dest.stat().st_ino
+    store.load_file("files/mode", dest)
+    assert dest.read_bytes() == BIG[:size] and dest.stat().st_ino != inode
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in out.iterdir()) == ["reference", "restored.bin"]
 
 
 def test_load_file_into_missing_directory_is_refused(store, tmp_path):
