@@ -73,7 +73,7 @@ T = TypeVar("T")
 INLINE_LIMIT = 256 * 1024
 _HASH_CHUNK = 1024 * 1024
 _COMMIT_ATTEMPTS = 5
-_CAS_ATTEMPTS = 64
+_CAS_PATIENCE = 120.0  # seconds of lost compare-and-swaps before ConflictError
 _named_memory: dict[str, "CheckpointStore"] = {}
 _named_memory_lock = threading.Lock()
 
@@ -372,7 +372,13 @@ class CheckpointStore:
         with self._cache_lock:
             seen = self._head_cache.get((region, name))
         taken = 0
-        for attempt in range(_CAS_ATTEMPTS):
+        deadline = time.monotonic() + _CAS_PATIENCE
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 1 and time.monotonic() > deadline:
+                raise ConflictError(f"could not commit {name!r}: the head changed {attempt - 1} "
+                                    f"times in {_CAS_PATIENCE:.0f} s under concurrent writers")
             tag, current = seen if seen is not None else (None, None)
             seq = mf.version_seq(current.version) + 1 if current is not None else 1
             version = mf.new_version(seq=seq, deleted=deleted, clock=self._wall_clock)
@@ -393,12 +399,9 @@ class CheckpointStore:
                     new_tag = head[0]                        # response was lost
                     break
                 seen = (head[0], head[1]) if head is not None else None
-                if attempt:
-                    time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** attempt)))
+                if attempt > 1:  # jittered back-off: contending writers spread out
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
                 logger.debug("head of %r in %s moved; retrying the commit", name, region)
-        else:
-            raise ConflictError(f"could not commit {name!r}: the head changed {_CAS_ATTEMPTS} "
-                                "times in a row under concurrent writers")
         with self._cache_lock:
             self._head_cache[(region, name)] = (new_tag, built)
         history = mf.manifest_key(self.prefix, name, built.version)
