@@ -12,7 +12,9 @@ A version is committed once the head record names it (see :mod:`recovery_lib.hea
 docs/consistency.md); its manifest is written right after. A version id ending in
 ``-deleted`` is a tombstone, which makes the name absent without deleting anything.
 
-Version ids made by this library are ``c{seq:012d}-{time_ns:019d}-{8 hex}``: ``seq`` is the
+Version ids made by this library are ``c{seq:012d}-{time_ns:019d}-{8 hex}`` (``-rollback``
+appended for a rollback, so an unpinned load knows which versions a rollback moved away
+from even when that version's manifest is unreadable): ``seq`` is the
 commit sequence number of the name (the head's ``seq`` plus one), so ids sort by commit
 order whatever the writers' clocks say; the time only labels (and breaks a tie between two
 regions that committed the same ``seq`` during a split, see :func:`order_key`). Stores
@@ -74,7 +76,8 @@ SCHEMA_VERSION = 2
 _SCHEMAS = (1, 2)
 SERIALIZERS = ("json", "raw", "pickle")
 TOMBSTONE_SUFFIX = "-deleted"
-_VERSION_RE = re.compile(r"^(?:c(\d{12})-)?(\d{19})-[0-9a-f]{8}(?:-deleted)?$")
+ROLLBACK_SUFFIX = "-rollback"
+_VERSION_RE = re.compile(r"^(?:c(\d{12})-)?(\d{19})-[0-9a-f]{8}(?:-rollback)?(?:-deleted)?$")
 _LONGEST_VERSION = "c" + "0" * 12 + "-" + "0" * 19 + "-" + "0" * 8 + TOMBSTONE_SUFFIX
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024  # a manifest inlines at most a few hundred KiB
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -92,7 +95,7 @@ _ns_lock = threading.Lock()
 
 
 def new_version(*, deleted: bool = False, clock: Callable[[], int] = time.time_ns,
-                seq: int | None = None) -> str:
+                seq: int | None = None, rollback: bool = False) -> str:
     """A fresh version id. With ``seq`` (the commit sequence number, >= 1) a commit-ordered
     id ``c{seq:012d}-{ns}-{hex}``; without, a legacy time-ordered id (kept for tests and
     tools that make ids by hand). The time part is strictly greater than any this process
@@ -106,7 +109,15 @@ def new_version(*, deleted: bool = False, clock: Callable[[], int] = time.time_n
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 10 ** 12:
             raise ValueError(f"commit sequence number {seq!r} is not an int in [1, 10**12)")
         version = f"c{seq:012d}-{version}"
+        if rollback:  # in the id, so a reader knows it even when the manifest is unreadable
+            version += ROLLBACK_SUFFIX
     return version + TOMBSTONE_SUFFIX if deleted else version
+
+
+def is_rollback(version: str) -> bool:
+    """Whether the id says the version was made by a rollback (commit-ordered ids only;
+    legacy ids do not say, so their manifests must be read to know)."""
+    return version.endswith(ROLLBACK_SUFFIX)
 
 
 def version_seq(version: str) -> int:

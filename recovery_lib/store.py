@@ -324,7 +324,7 @@ class CheckpointStore:
     def _commit(self, name: str,
                 put_content: Callable[[str], T],
                 make: Callable[[str, str, T], mf.Manifest],
-                *, deleted: bool = False) -> Checkpoint:
+                *, deleted: bool = False, rollback: bool = False) -> Checkpoint:
         """Write content, then advance the head by compare-and-swap in the first region that
         answers, then write the manifest to history. A commit in a region other than the
         primary (failover) also leaves an outage marker there for reconciliation."""
@@ -336,7 +336,7 @@ class CheckpointStore:
                 content = put_content(region)
                 built = self._advance_head(region, name,
                                            lambda version: make(region, version, content),
-                                           deleted=deleted)
+                                           deleted=deleted, rollback=rollback)
                 if region != self.regions[0]:
                     self._call(region, self._backends[region].put,
                                mf.outage_key(self.prefix, name, built.version), b"")
@@ -362,7 +362,7 @@ class CheckpointStore:
         raise RegionUnavailable(f"could not save {name!r}: " + "; ".join(failures))
 
     def _advance_head(self, region: str, name: str, build: Callable[[str], mf.Manifest], *,
-                      deleted: bool) -> mf.Manifest:
+                      deleted: bool, rollback: bool = False) -> mf.Manifest:
         """Compare-and-swap the head of ``name`` in ``region`` from the head this store last
         saw (none: create-only) to a manifest with the next commit sequence number. On 412
         PreconditionFailed / 409 ConditionalRequestConflict: read the head again and retry
@@ -381,7 +381,8 @@ class CheckpointStore:
                                     f"times in {_CAS_PATIENCE:.0f} s under concurrent writers")
             tag, current = seen if seen is not None else (None, None)
             seq = mf.version_seq(current.version) + 1 if current is not None else 1
-            version = mf.new_version(seq=seq, deleted=deleted, clock=self._wall_clock)
+            version = mf.new_version(seq=seq, deleted=deleted, clock=self._wall_clock,
+                                     **({"rollback": True} if rollback else {}))
             if current is not None and version == current.version:
                 taken += 1  # only a clock standing still and a 32-bit random collision
                 if taken >= _COMMIT_ATTEMPTS:
@@ -566,16 +567,21 @@ class CheckpointStore:
                 try:
                     m, _ = self._manifest_any(name, candidate)
                 except RecoveryError as exc:
-                    problems.append(f"cannot tell what version {candidate} replaced ({exc}); "
-                                    "not falling back past it")
-                    break
+                    if mf.is_rollback(candidate) or not mf.version_seq(candidate):
+                        # a rollback (or a legacy id, which does not say): what it skipped
+                        # is unknown without its manifest, so nothing older is acceptable
+                        problems.append(f"cannot tell what version {candidate} replaced "
+                                        f"({exc}); not falling back past it")
+                        break
+                    m = None  # a plain save, says its id: its predecessor is acceptable
             if history is None:
                 try:
                     history = self._versions_of(name, failed)
                 except RegionUnavailable as exc:
                     unavailable.append(str(exc))
                     break
-            candidate = _predecessor(history, m)
+            candidate = (_predecessor(history, m) if m is not None
+                         else _predecessor_of_id(history, candidate))
             known, head_region = None, ""
         self._raise_unserved(name, None, problems, unavailable, state["bad"])
         raise AssertionError("unreachable")
@@ -806,7 +812,7 @@ class CheckpointStore:
                                sha256=old.sha256, size=old.size, metadata=old.metadata,
                                blobs=old.blobs, inline=old.inline, parent_version=version)
 
-        checkpoint = self._commit(name, check_content, make)
+        checkpoint = self._commit(name, check_content, make, rollback=True)
         logger.info("checkpoint %r rolled back to version %s as version %s", name, version,
                     checkpoint.version)
         return checkpoint
@@ -1137,6 +1143,12 @@ def _predecessor(history: list[str], m: mf.Manifest) -> str | None:
     if target is None or mf.is_tombstone(target):
         return None
     return target
+
+
+def _predecessor_of_id(history: list[str], version: str) -> str | None:
+    older = [v for v in history if mf.order_key(v) < mf.order_key(version)]
+    target = max(older, key=mf.order_key) if older else None
+    return None if target is None or mf.is_tombstone(target) else target
 
 
 def _group(entries: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

@@ -259,12 +259,11 @@ def test_corrupt_secondary_copy_during_an_outage_falls_back_or_raises(pair):
     assert data == BIG + b"2" and served.version == second.version
     with pytest.raises(IntegrityError):
         pair.store.load("c", version=second.version)
-    # with the head corrupt too, what the current version replaced cannot be known (it
-    # may have been a rollback): nothing acceptable verifies, IntegrityError (issue 10, 4)
+    # with the head corrupt too, the id of the current version says it was a plain save:
+    # the version committed before it is served
     pair.secondary_mem.put(mf.head_key(pair.store.prefix, "c"), b"{}")
-    with pytest.raises(IntegrityError):
-        pair.store.load("c")
-    assert pair.store.load("c", version=first.version) == BIG + b"1"
+    data, served = pair.store.load_with_info("c")
+    assert data == BIG + b"1" and served.version == first.version
 
 
 # -- replication status ---------------------------------------------------------------------------
