@@ -400,6 +400,12 @@ class CheckpointStore:
                     new_tag = head[0]                        # response was lost
                     break
                 seen = (head[0], head[1]) if head is not None else None
+                if head is not None:  # repair history if its writer crashed after the CAS
+                    try:
+                        self._call(region, backend.put_if_absent,
+                                   mf.manifest_key(self.prefix, name, head[1].version), head[2])
+                    except ConflictError:
+                        pass
                 if attempt > 1:  # jittered back-off: contending writers spread out
                     time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
                 logger.debug("head of %r in %s moved; retrying the commit", name, region)
@@ -686,9 +692,18 @@ class CheckpointStore:
                                 + "; ".join(errors))
 
     def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest:
+        """The manifest of ``version`` from history, or from the head when the writer
+        crashed between its commit (the head CAS) and the history write."""
         key = mf.manifest_key(self.prefix, name, version)
-        raw, _ = self._call(region, self._backends[region].get_tagged, key,
-                            max_bytes=mf.MAX_MANIFEST_BYTES)
+        try:
+            raw, _ = self._call(region, self._backends[region].get_tagged, key,
+                                max_bytes=mf.MAX_MANIFEST_BYTES)
+        except CheckpointNotFound:
+            if mf.version_seq(version):
+                head = self._read_head(region, name)
+                if head is not None and head[1].version == version:
+                    return head[1]
+            raise
         return mf.decode(raw, key=key, name=name, version=version,
                          signing_key=self._signing_key)
 
@@ -745,7 +760,15 @@ class CheckpointStore:
         saved; a deleted name still has its history."""
         validate_name(name, prefix=self.prefix)
         entries, region = self._entries(mf.versions_prefix(self.prefix, name))
-        versions = sorted((v for n, v in entries if n == name), reverse=True)
+        listed = {v for n, v in entries if n == name}
+        try:
+            head = self._read_head(region, name)
+        except IntegrityError as exc:
+            logger.warning("head of %r does not verify: %s", name, exc)
+            head = None
+        if head is not None:  # committed, its history write may not have happened (crash)
+            listed.add(head[1].version)
+        versions = sorted(listed, reverse=True)
         if not versions:
             raise CheckpointNotFound(f"no checkpoint named {name!r} was ever saved")
         if not include_deleted:
