@@ -101,9 +101,12 @@ def new_version(*, deleted: bool = False, clock: Callable[[], int] = time.time_n
     tools that make ids by hand). The time part is strictly greater than any this process
     made before."""
     global _last_ns
-    with _ns_lock:
-        ns = max(clock(), _last_ns + 1)
-        _last_ns = ns
+    if seq is not None:  # unique by (seq, random part); the time is this writer's label only
+        ns = clock()
+    else:
+        with _ns_lock:
+            ns = max(clock(), _last_ns + 1)
+            _last_ns = ns
     version = f"{ns:019d}-{secrets.token_hex(4)}"
     if seq is not None:
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 10 ** 12:
@@ -346,10 +349,10 @@ def decode(raw: bytes, *, key: str, name: str, version: str,
     signature = body.pop("signature", None)
     if signing_key is not None:
         if signature is None:
-            raise IntegrityError(f"manifest {key} is not signed, and this store requires "
+            raise signing.SignatureError(f"manifest {key} is not signed, and this store requires "
                                  f"signed manifests (a manifest key is set)")
         if not signing.verify(signing_key, _canonical(body), signature):
-            raise IntegrityError(f"manifest {key} has a signature that does not verify with "
+            raise signing.SignatureError(f"manifest {key} has a signature that does not verify with "
                                  "this store's manifest key: it was not written by a holder "
                                  "of the key, or was changed")
 

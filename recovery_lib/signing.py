@@ -29,13 +29,18 @@ import os
 import re
 from typing import Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, IntegrityError
 
-__all__ = ["ENV_VAR", "MIN_KEY_BYTES", "key_from_environment", "check_key", "sign", "verify"]
+__all__ = ["SignatureError", "ENV_VAR", "MIN_KEY_BYTES", "key_from_environment", "check_key", "sign", "verify"]
 
 ENV_VAR = "RECOVERY_MANIFEST_KEY"
 MIN_KEY_BYTES = 32
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+class SignatureError(IntegrityError):
+    """A manifest is unsigned or badly signed while a manifest key is set. Unlike damage
+    (a checksum mismatch), this is someone writing records; loads never fall back past it."""
 
 
 def check_key(key: object) -> bytes:

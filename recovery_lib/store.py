@@ -665,6 +665,8 @@ class CheckpointStore:
                     logger.warning("reading the head of %r in the %s region failed (%s); "
                                    "trying %s", name, region, exc, order[index + 1])
                 continue
+            except signing.SignatureError:
+                raise  # forged, not damaged: never fall back past it
             except IntegrityError as exc:
                 logger.warning("head of %r in the %s region does not verify (%s); using the "
                                "manifest listing", name, region, exc)
