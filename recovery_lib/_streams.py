@@ -23,9 +23,16 @@ _CHUNK = 1024 * 1024
 
 
 class HashingReader(io.RawIOBase):
-    def __init__(self, raw: BinaryIO) -> None:
+    """With ``expect=(size, sha256)`` the read that completes the stream raises
+    IntegrityError when the bytes read so far do not hash to ``sha256`` (or a read goes past
+    ``size``): the upload fails before it completes (s3transfer aborts the multipart
+    upload; a single PUT is never sent in full), so no unverified bytes are left under a
+    content address."""
+
+    def __init__(self, raw: BinaryIO, *, expect: tuple[int, str] | None = None) -> None:
         super().__init__()
         self._raw = raw
+        self._expect = expect
         self._pos = raw.tell()
         self._hash = hashlib.sha256()
         self._front = self._pos
@@ -63,6 +70,16 @@ class HashingReader(io.RawIOBase):
             self._hash.update(memoryview(data)[self._front - pos:])
             self._front = end
         self._pos = end
+        if self._expect is not None and data:
+            size, sha256 = self._expect
+            hashed = self._front - self._start
+            if hashed > size or (hashed == size and self.hexdigest() != sha256):
+                from .errors import IntegrityError
+
+                raise IntegrityError(
+                    f"the source changed while it was being uploaded (expected {size} bytes "
+                    f"with sha256 {sha256[:12]}...); upload abandoned"
+                )
 
     def close(self) -> None:
         """Leave the wrapped file open: s3transfer closes bodies it is done with."""

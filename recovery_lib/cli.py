@@ -392,6 +392,7 @@ def _status_dict(status: Any) -> dict[str, Any]:
         "pending": list(status.pending),
         "lag_seconds": status.lag_seconds,
         "primary_reachable": status.primary_reachable,
+        "secondary_only": list(getattr(status, "secondary_only", ())),
         "reason": _status_reason(status),
     }
 
@@ -401,6 +402,8 @@ def _status_reason(status: Any) -> str:
         return "primary region unreachable: cannot tell whether the current version replicated"
     if status.primary_version is None:
         return "deleted in the primary region; the deletion has not reached the secondary yet"
+    if getattr(status, "secondary_only", ()) and status.missing and "reconcile" in status.missing[-1]:
+        return status.missing[-1]
     if status.missing:
         return f"missing or not verifying in the secondary: {', '.join(status.missing)}"
     return "not yet replicated to the secondary"
@@ -426,6 +429,17 @@ def _run_clear(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _configure_reconcile(parser: argparse.ArgumentParser) -> None:
+    del parser  # no arguments: the whole store
+
+
+def _run_reconcile(ctx: Context) -> int:
+    actions = ctx.store.reconcile()
+    ctx.emit({"actions": actions},
+             lambda: iter(actions or ["nothing to reconcile: no commits only in the secondary"]))
+    return EXIT_OK
+
+
 #: The subcommands, in the order ``--help`` lists them. A new command is a new entry.
 COMMANDS: list[Command] = [
     Command("ls", "list the current version of each checkpoint", _configure_ls, _run_ls),
@@ -439,6 +453,8 @@ COMMANDS: list[Command] = [
             _configure_rollback, _run_rollback),
     Command("verify", "list checkpoints not yet DR-safe in the secondary region; "
             "exit 1 if any", _configure_verify, _run_verify),
+    Command("reconcile", "bring checkpoints saved in the secondary during an outage back "
+            "into the primary", _configure_reconcile, _run_reconcile),
     Command("clear", "logically delete every checkpoint under a prefix (needs --yes)",
             _configure_clear, _run_clear),
     Command("drill", "rehearse a regional failover and measure RTO and RPO "

@@ -2,20 +2,32 @@
 
 Layout under a store's key prefix ``P`` (``""`` or ending with ``/``)::
 
-    P manifests/{name}@{version}.json   one immutable manifest per version, written last
+    P heads/{name}.json                  the head record: the current version's manifest,
+                                         advanced by compare-and-swap (the commit point)
+    P manifests/{name}@{version}.json   one immutable manifest per version (history)
     P blobs/sha256/{hex}                 immutable content-addressed blobs (large payloads)
+    P outage/{name}@{version}           marker of a commit made in a failover region
 
-A checkpoint version exists once its manifest exists. The current version of a name is its
-greatest version id; a version id ending in ``-deleted`` is a tombstone, which makes the
-name absent without deleting anything, so one LIST answers "what is current" for any
-number of names.
+A version is committed once the head record names it (see :mod:`recovery_lib.heads` and
+docs/consistency.md); its manifest is written right after. A version id ending in
+``-deleted`` is a tombstone, which makes the name absent without deleting anything.
 
-Version ids are ``{time_ns:019d}-{8 hex}`` (``-deleted`` appended for tombstones): they sort
-by creation time and are unique across processes.
+Version ids made by this library are ``c{seq:012d}-{time_ns:019d}-{8 hex}`` (``-rollback``
+appended for a rollback, so an unpinned load knows which versions a rollback moved away
+from even when that version's manifest is unreadable): ``seq`` is the
+commit sequence number of the name (the head's ``seq`` plus one), so ids sort by commit
+order whatever the writers' clocks say; the time only labels (and breaks a tie between two
+regions that committed the same ``seq`` during a split, see :func:`order_key`). Stores
+written before the head record existed have *legacy* ids ``{time_ns:019d}-{8 hex}``, which
+sort before every commit-ordered id (``"c"`` sorts after the digits) and among themselves
+by their writers' clocks, as they always did.
 
 A manifest is canonical JSON (sorted keys, compact) with a ``checksum`` field, the SHA-256
 of the canonical JSON of every other field, so a manifest changed behind the library's back
-is detected like changed content.
+is detected like changed content. Schema 2 adds ``signature``: an HMAC-SHA256 of the same
+canonical JSON under the store's manifest key (:mod:`recovery_lib.signing`), or null. The
+checksum detects accidents; only the signature detects a writer who may write the prefix.
+Schema 1 manifests (no signature field) keep loading when no key is configured.
 """
 from __future__ import annotations
 
@@ -32,6 +44,7 @@ import time
 from typing import Any, Callable
 
 from .checkpoint import BlobRef, Checkpoint, Region
+from . import signing
 from .errors import IntegrityError, InvalidName
 
 __all__ = [
@@ -51,18 +64,28 @@ __all__ = [
     "parse_manifest_key",
     "blob_key",
     "longest_manifest_key",
+    "head_key",
+    "heads_prefix",
+    "outage_key",
+    "outage_prefix",
+    "version_seq",
+    "order_key",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_SCHEMAS = (1, 2)
 SERIALIZERS = ("json", "raw", "pickle")
 TOMBSTONE_SUFFIX = "-deleted"
-_VERSION_RE = re.compile(r"^(\d{19})-[0-9a-f]{8}(?:-deleted)?$")
-_LONGEST_VERSION = "0" * 19 + "-" + "0" * 8 + TOMBSTONE_SUFFIX
+ROLLBACK_SUFFIX = "-rollback"
+_VERSION_RE = re.compile(r"^(?:c(\d{12})-)?(\d{19})-[0-9a-f]{8}(?:-rollback)?(?:-deleted)?$")
+_LONGEST_VERSION = "c" + "0" * 12 + "-" + "0" * 19 + "-" + "0" * 8 + ROLLBACK_SUFFIX + TOMBSTONE_SUFFIX
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024  # a manifest inlines at most a few hundred KiB
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_FIELDS = {
+_FIELDS_V1 = {
     "schema", "name", "version", "created_at", "origin_region", "serializer", "sha256",
     "size", "metadata", "blobs", "inline", "parent_version", "deleted", "checksum",
 }
+_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"signature"}}
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 # --- version ids ---------------------------------------------------------------------
@@ -71,21 +94,57 @@ _last_ns = 0
 _ns_lock = threading.Lock()
 
 
-def new_version(*, deleted: bool = False, clock: Callable[[], int] = time.time_ns) -> str:
-    """A fresh version id, strictly greater than any this process made before."""
+def new_version(*, deleted: bool = False, clock: Callable[[], int] = time.time_ns,
+                seq: int | None = None, rollback: bool = False) -> str:
+    """A fresh version id. With ``seq`` (the commit sequence number, >= 1) a commit-ordered
+    id ``c{seq:012d}-{ns}-{hex}``; without, a legacy time-ordered id (kept for tests and
+    tools that make ids by hand). The time part is strictly greater than any this process
+    made before."""
     global _last_ns
-    with _ns_lock:
-        ns = max(clock(), _last_ns + 1)
-        _last_ns = ns
+    if seq is not None:  # unique by (seq, random part); the time is this writer's label only
+        ns = clock()
+    else:
+        with _ns_lock:
+            ns = max(clock(), _last_ns + 1)
+            _last_ns = ns
     version = f"{ns:019d}-{secrets.token_hex(4)}"
+    if seq is not None:
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 10 ** 12:
+            raise ValueError(f"commit sequence number {seq!r} is not an int in [1, 10**12)")
+        version = f"c{seq:012d}-{version}"
+        if rollback:  # in the id, so a reader knows it even when the manifest is unreadable
+            version += ROLLBACK_SUFFIX
     return version + TOMBSTONE_SUFFIX if deleted else version
+
+
+def is_rollback(version: str) -> bool:
+    """Whether the id says the version was made by a rollback (commit-ordered ids only;
+    legacy ids do not say, so their manifests must be read to know)."""
+    return version.endswith(ROLLBACK_SUFFIX)
+
+
+def version_seq(version: str) -> int:
+    """The commit sequence number in a version id; 0 for a legacy (clock-ordered) id."""
+    match = _VERSION_RE.match(version)
+    if match is None:
+        raise InvalidName(f"version {version!r} is not a version id")
+    return int(match.group(1)) if match.group(1) else 0
+
+
+def order_key(version: str) -> tuple[int, str]:
+    """The total commit order of versions of one name: by commit sequence number; two
+    versions with the same number (two regions committed during a split) by the rest of
+    the id (time label, then random part), so every reader merges them the same way.
+    Equal to plain string order for well-formed ids (``sorted(ids)`` is commit order)."""
+    return version_seq(version), version
 
 
 def validate_version(version: object) -> str:
     if not isinstance(version, str) or not _VERSION_RE.match(version):
         raise InvalidName(
             f"version {version!r} is not a version id; expected the form "
-            "'1718000000000000000-1a2b3c4d' as listed by versions()"
+            "'c000000000001-1718000000000000000-1a2b3c4d' (or a legacy "
+            "'1718000000000000000-1a2b3c4d') as listed by versions()"
         )
     return version
 
@@ -96,7 +155,8 @@ def is_tombstone(version: str) -> bool:
 
 def version_time(version: str) -> dt.datetime:
     """The creation time encoded in a version id (aware, UTC)."""
-    ns = int(version[:19])
+    match = _VERSION_RE.match(version)
+    ns = int(match.group(2)) if match else int(version[:19])
     return dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.timezone.utc).replace(
         microsecond=(ns % 1_000_000_000) // 1000
     )
@@ -128,6 +188,32 @@ def parse_manifest_key(prefix: str, key: str) -> tuple[str, str] | None:
     if not key.startswith(root) or not key.endswith(".json"):
         return None
     name, sep, version = key[len(root):-len(".json")].rpartition("@")
+    if not sep or not name or not _VERSION_RE.match(version):
+        return None
+    return name, version
+
+
+def head_key(prefix: str, name: str) -> str:
+    return f"{prefix}heads/{name}.json"
+
+
+def heads_prefix(prefix: str) -> str:
+    return f"{prefix}heads/"
+
+
+def outage_key(prefix: str, name: str, version: str) -> str:
+    return f"{prefix}outage/{name}@{version}"
+
+
+def outage_prefix(prefix: str) -> str:
+    return f"{prefix}outage/"
+
+
+def parse_outage_key(prefix: str, key: str) -> tuple[str, str] | None:
+    root = outage_prefix(prefix)
+    if not key.startswith(root):
+        return None
+    name, sep, version = key[len(root):].rpartition("@")
     if not sep or not name or not _VERSION_RE.match(version):
         return None
     return name, version
@@ -193,7 +279,8 @@ def _canonical(body: dict[str, Any]) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
-def encode(m: Manifest) -> bytes:
+def encode(m: Manifest, *, signing_key: bytes | None = None) -> bytes:
+    """Canonical JSON of ``m`` with its checksum (and its signature with ``signing_key``)."""
     body: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "name": m.name,
@@ -209,14 +296,30 @@ def encode(m: Manifest) -> bytes:
         "parent_version": m.parent_version,
         "deleted": m.deleted,
     }
+    unsigned = _canonical(body)
+    body["signature"] = None if signing_key is None else signing.sign(signing_key, unsigned)
     canonical = _canonical(body)
     checksum = hashlib.sha256(canonical).hexdigest()
     # Appending keeps one serialization pass; decode re-canonicalizes without the field.
     return canonical[:-1] + b',"checksum":"' + checksum.encode("ascii") + b'"}'
 
 
-def decode(raw: bytes, *, key: str, name: str, version: str) -> Manifest:
-    """Parse and strictly validate a manifest read from ``key``; IntegrityError if bad."""
+def peek_version(raw: bytes, *, key: str) -> str:
+    """The version a manifest (a head record) says it is, before :func:`decode` checks it."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"manifest {key} is malformed: not valid JSON ({exc})") from exc
+    version = body.get("version") if isinstance(body, dict) else None
+    if not isinstance(version, str) or not _VERSION_RE.match(version):
+        raise IntegrityError(f"manifest {key} is malformed: no valid 'version' field")
+    return version
+
+
+def decode(raw: bytes, *, key: str, name: str, version: str,
+           signing_key: bytes | None = None) -> Manifest:
+    """Parse and strictly validate a manifest read from ``key``; IntegrityError if bad,
+    and (with ``signing_key``) if it is not signed with that key."""
 
     def bad(why: str) -> IntegrityError:
         return IntegrityError(f"manifest {key} is malformed: {why}")
@@ -227,10 +330,12 @@ def decode(raw: bytes, *, key: str, name: str, version: str) -> Manifest:
         raise bad(f"not valid JSON ({exc})") from exc
     if not isinstance(body, dict):
         raise bad(f"expected a JSON object, got {type(body).__name__}")
-    if body.get("schema") != SCHEMA_VERSION:
-        raise bad(f"schema {body.get('schema')!r}; this recovery_lib reads schema {SCHEMA_VERSION}")
-    if set(body) != _FIELDS:
-        missing, extra = sorted(_FIELDS - set(body)), sorted(set(body) - _FIELDS)
+    schema = body.get("schema")
+    if schema not in _SCHEMAS or isinstance(schema, bool):
+        raise bad(f"schema {schema!r}; this recovery_lib reads schemas {list(_SCHEMAS)}")
+    fields = _FIELDS[schema]
+    if set(body) != fields:
+        missing, extra = sorted(fields - set(body)), sorted(set(body) - fields)
         raise bad(f"fields missing {missing}, unexpected {extra}")
     checksum = body.pop("checksum")
     try:
@@ -241,6 +346,15 @@ def decode(raw: bytes, *, key: str, name: str, version: str) -> Manifest:
         raise IntegrityError(
             f"manifest {key} does not match its checksum: it was changed after it was written"
         )
+    signature = body.pop("signature", None)
+    if signing_key is not None:
+        if signature is None:
+            raise signing.SignatureError(f"manifest {key} is not signed, and this store requires "
+                                 f"signed manifests (a manifest key is set)")
+        if not signing.verify(signing_key, _canonical(body), signature):
+            raise signing.SignatureError(f"manifest {key} has a signature that does not verify with "
+                                 "this store's manifest key: it was not written by a holder "
+                                 "of the key, or was changed")
 
     def typed(field: str, kind: type | tuple[type, ...]) -> Any:
         value = body[field]

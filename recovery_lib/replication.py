@@ -23,6 +23,9 @@ class ReplicationStatus:
       secondary.
     - ``pending``: versions newer than ``restorable`` that the secondary cannot serve yet,
       newest first: the data a regional failure now would lose.
+    - ``secondary_only``: committed versions that exist only in the secondary region (saved
+      there during an outage and not yet reconciled into the primary), oldest first. While
+      any orders after ``primary_version``, the primary is behind: not DR-safe.
     - ``lag_seconds``: creation time of the newest pending version minus that of
       ``restorable`` (the recovery point actually achieved); 0.0 when nothing is pending,
       None when nothing is restorable but something is pending.
@@ -36,6 +39,7 @@ class ReplicationStatus:
     pending: tuple[str, ...] = ()
     lag_seconds: float | None = 0.0
     primary_reachable: bool = True
+    secondary_only: tuple[str, ...] = ()
 
     @property
     def version(self) -> str | None:

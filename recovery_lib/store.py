@@ -7,20 +7,33 @@ backends (:mod:`recovery_lib.backends`) do the I/O. Layout and formats live in
 - content is written first, as an immutable blob ``P blobs/sha256/{hex}`` (payloads up to
   ``inline_limit`` bytes are inlined in the manifest instead, so a small save is one
   request and a load by version one GET);
-- the manifest ``P manifests/{name}@{version}.json`` is committed last with a conditional
-  create; a checkpoint exists once its manifest exists, so a crash leaves the previous one
-  current;
+- the commit is a compare-and-swap of the name's head record ``P heads/{name}.json`` (S3
+  conditional writes: ``If-None-Match: *`` to create, ``If-Match: <ETag>`` to advance); the
+  head holds the new version's manifest, whose version id carries the commit sequence
+  number (head's plus one). The last committed save, rollback or delete is current
+  whatever the writers' clocks say, and history order is commit order. The manifest is
+  then also written as ``P manifests/{name}@{version}.json`` (history, listings). A crash
+  before the CAS leaves the previous version current;
+- loading the current version is one GET of the head (plus the blob, for large payloads);
+  stores written before head records existed are read through their manifest listing;
 - every load verifies size and SHA-256 and never returns bytes that do not verify. It
   falls back to the other region, or (when no version was pinned) to an older verified
-  version, logging a WARNING; :meth:`CheckpointStore.load_with_info` tells which one served.
+  version *of the current lineage* (never one a rollback or delete moved away from),
+  logging a WARNING; :meth:`CheckpointStore.load_with_info` tells which one served.
+  IntegrityError when nothing acceptable verifies.
+
+Commits made in the secondary during an outage leave a marker there; after failback they
+are reconciled into the primary (see :mod:`recovery_lib.reconcile`, docs/consistency.md).
 """
 from __future__ import annotations
 
 import concurrent.futures
 import copy
 import hashlib
+import inspect
 import logging
 import os
+import random
 import stat
 import threading
 import time
@@ -29,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from . import manifest as mf
-from . import serialization
+from . import serialization, signing
 from ._files import create_temp_beside
 from ._streams import DigestSink, HashingReader, HashingWriter
 from .backends.base import Backend, Progress
@@ -60,6 +73,7 @@ T = TypeVar("T")
 INLINE_LIMIT = 256 * 1024
 _HASH_CHUNK = 1024 * 1024
 _COMMIT_ATTEMPTS = 5
+_CAS_PATIENCE = 120.0  # seconds of lost compare-and-swaps before ConflictError
 _named_memory: dict[str, "CheckpointStore"] = {}
 _named_memory_lock = threading.Lock()
 
@@ -80,7 +94,9 @@ class CheckpointStore:
     """
 
     def __init__(self, primary: Backend, secondary: Backend | None = None, *, prefix: str = "",
-                 inline_limit: int = INLINE_LIMIT, policy: FailoverPolicy | None = None) -> None:
+                 inline_limit: int = INLINE_LIMIT, policy: FailoverPolicy | None = None,
+                 manifest_key: bytes | None = None, two_way: bool = False,
+                 wall_clock: Callable[[], int] = time.time_ns) -> None:
         validate_prefix(prefix, what="store prefix")
         if prefix and not prefix.endswith("/"):
             raise ConfigError(f"store prefix {prefix!r} must end with '/' (e.g. 'checkpoints/')")
@@ -99,6 +115,16 @@ class CheckpointStore:
             raise ConfigError(f"failover policy regions {self.policy.regions} do not match the "
                               f"backends {list(self._backends)}")
         self._diverged = False  # this store wrote to the secondary: merge listings from both
+        #: whether the regions replicate both ways (descriptor ``replication.two_way``): then
+        #: S3 copies outage writes back and reconciliation only merges heads
+        self.two_way = bool(two_way)
+        self._signing_key = (signing.check_key(manifest_key) if manifest_key is not None
+                             else signing.key_from_environment())
+        self._wall_clock = wall_clock  # labels version ids; never orders them
+        self._head_cache: dict[tuple[str, str], tuple[str, mf.Manifest]] = {}
+        self._cache_lock = threading.Lock()
+        self._pickle_warned = False
+        self._reconcile_due = secondary is not None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -115,7 +141,8 @@ class CheckpointStore:
     def from_platform(cls, descriptor: str | os.PathLike[str] | Mapping[str, Any] | Platform | None = None,
                       *, options: S3Options | None = None, session: Any = None,
                       client_factory: Any = None, clock: Callable[[], float] = time.monotonic,
-                      ) -> "CheckpointStore":
+                      manifest_key: bytes | None = None,
+                      wall_clock: Callable[[], int] = time.time_ns) -> "CheckpointStore":
         """A store over the platform's replicated buckets, failing over to the secondary.
 
         ``descriptor``: the descriptor dict, a path to its JSON, or None for the file named
@@ -136,7 +163,9 @@ class CheckpointStore:
         policy = FailoverPolicy(["primary", "secondary"], threshold=options.breaker_threshold,
                                 cooldown=options.breaker_cooldown,
                                 write_failover=options.write_failover, clock=clock)
-        return cls(backends[0], backends[1], prefix=platform.checkpoint_prefix, policy=policy)
+        return cls(backends[0], backends[1], prefix=platform.checkpoint_prefix, policy=policy,
+                   manifest_key=manifest_key, two_way=platform.replication.two_way,
+                   wall_clock=wall_clock)
 
     @classmethod
     def from_url(cls, url: str, *, options: S3Options | None = None, session: Any = None,
@@ -203,18 +232,20 @@ class CheckpointStore:
                 self._call(region, checker)
 
     def _check_writable_name(self, name: str) -> None:
-        """Name rules, plus every backend's key rules for the longest key ``name`` derives
-        (its deletion marker's manifest), before anything is written: a name that can be
-        saved can also be deleted, and a refused save leaves no orphaned blob."""
+        """Name rules, plus every backend's key rules for the longest keys ``name`` derives
+        (its deletion marker's manifest, and its head record), before anything is written:
+        a name that can be saved can also be deleted, and a refused save leaves no orphaned
+        blob."""
         validate_name(name, prefix=self.prefix)
-        longest = mf.longest_manifest_key(self.prefix, name)
+        keys = (("the deletion marker's manifest", mf.longest_manifest_key(self.prefix, name)),
+                ("the head record", mf.head_key(self.prefix, name)))
         for backend in self._backends.values():
-            try:
-                backend.check_key(longest)
-            except InvalidName as exc:
-                raise InvalidName(f"checkpoint name {name!r} cannot be stored in {backend!r}: "
-                                  f"its longest key (the deletion marker's manifest) is "
-                                  f"refused: {exc}") from exc
+            for what, key in keys:
+                try:
+                    backend.check_key(key)
+                except InvalidName as exc:
+                    raise InvalidName(f"checkpoint name {name!r} cannot be stored in {backend!r}: "
+                                      f"a key it needs ({what}) is refused: {exc}") from exc
 
     # -- saving ---------------------------------------------------------------------------
     def save(self, name: str, data: Any, *, metadata: Mapping[str, Any] | None = None,
@@ -239,7 +270,9 @@ class CheckpointStore:
             if inline:
                 return (), payload
             key = mf.blob_key(self.prefix, sha256)
-            if self._call(region, self._backends[region].head, key) != size:
+            # Reuse a blob only once its bytes verify (S3: its stored SHA-256 checksum);
+            # otherwise write it again, which also repairs a poisoned content address.
+            if not self._call(region, self._backends[region].holds, key, sha256, size):
                 self._call(region, self._backends[region].put, key, payload)
             return (BlobRef(sha256, size),), None
 
@@ -255,9 +288,10 @@ class CheckpointStore:
                   metadata: Mapping[str, Any] | None = None,
                   progress: Progress | None = None) -> Checkpoint:
         """Save a file's bytes as a new version of ``name`` (serializer ``"raw"``), streaming
-        with bounded memory (multipart on S3). The file is hashed once, then hashed again
-        while uploading; if it changed in between, IntegrityError and nothing is committed.
-        ``progress`` is called with byte counts as content moves."""
+        with bounded memory (multipart on S3). The file is hashed once (its content address),
+        then hashed again while uploading; if it changed in between, the upload fails before
+        it completes (nothing is left at the content address), IntegrityError, and nothing
+        is committed. ``progress`` is called with byte counts as content moves."""
         self._check_writable_name(name)
         meta = _check_metadata(metadata)
         path = Path(path)
@@ -275,19 +309,20 @@ class CheckpointStore:
 
         def put_content(region: str) -> tuple[tuple[BlobRef, ...], bytes | None]:
             backend = self._backends[region]
-            if self._call(region, backend.head, key) == size:
-                logger.debug("blob %s already in %s; upload skipped", key, region)
+            if self._call(region, backend.holds, key, sha256, size):
+                logger.debug("blob %s already in %s and verified; upload skipped", key, region)
                 if progress:
                     progress(size)
                 return (BlobRef(sha256, size),), None
-            with open(path, "rb") as fh:
-                reader = HashingReader(fh)
-                self._call(region, backend.upload, key, reader, size, progress=progress)
-            if reader.bytes_hashed != size or reader.hexdigest() != sha256:
-                try:  # the blob under this content address is wrong: do not leave it there
-                    self._call(region, backend.delete, key)
-                except RecoveryError as exc:
-                    logger.warning("could not remove unverified blob %s: %s", key, exc)
+            try:
+                with open(path, "rb") as fh:
+                    reader = HashingReader(fh, expect=(size, sha256))
+                    self._call(region, backend.upload, key, reader, size, progress=progress)
+            except IntegrityError:
+                reader_ok = False
+            else:
+                reader_ok = reader.bytes_hashed == size and reader.hexdigest() == sha256
+            if not reader_ok:
                 raise IntegrityError(
                     f"file {str(path)!r} changed while it was being saved as {name!r} "
                     f"(expected {size} bytes with sha256 {sha256[:12]}...); nothing was committed"
@@ -305,32 +340,22 @@ class CheckpointStore:
     def _commit(self, name: str,
                 put_content: Callable[[str], T],
                 make: Callable[[str, str, T], mf.Manifest],
-                *, deleted: bool = False) -> Checkpoint:
-        """Write content, then the manifest (conditional create) in the first region that
-        answers; a new version id on a conflict."""
+                *, deleted: bool = False, rollback: bool = False) -> Checkpoint:
+        """Write content, then advance the head by compare-and-swap in the first region that
+        answers, then write the manifest to history. A commit in a region other than the
+        primary (failover) also leaves an outage marker there for reconciliation."""
+        self._maybe_reconcile()
         order = self.policy.write_order()
         failures: list[str] = []
-        version = mf.new_version(deleted=deleted)
         for region in order:
             try:
                 content = put_content(region)
-                for _ in range(_COMMIT_ATTEMPTS):
-                    built = make(region, version, content)
-                    key = mf.manifest_key(self.prefix, name, version)
-                    encoded = mf.encode(built)
-                    try:
-                        self._call(region, self._backends[region].put_if_absent, key, encoded)
-                        break
-                    except ConflictError:
-                        if self._own_commit(region, key, encoded):
-                            break
-                        logger.info("manifest %s already exists; retrying with a new version", key)
-                        version = mf.new_version(deleted=deleted)
-                else:
-                    raise ConflictError(
-                        f"could not commit {name!r}: {_COMMIT_ATTEMPTS} version ids in a row "
-                        "were already taken"
-                    )
+                built = self._advance_head(region, name,
+                                           lambda version: make(region, version, content),
+                                           deleted=deleted, rollback=rollback)
+                if region != self.regions[0]:
+                    self._call(region, self._backends[region].put,
+                               mf.outage_key(self.prefix, name, built.version), b"")
             except RegionUnavailable as exc:
                 failures.append(str(exc))
                 if region != order[-1]:
@@ -339,6 +364,7 @@ class CheckpointStore:
                 continue
             if region != self.regions[0]:
                 self._diverged = True
+                self._reconcile_due = True
                 logger.warning("checkpoint %r version %s committed in the %s region (failover)",
                                name, built.version, region)
             elif deleted:
@@ -350,6 +376,81 @@ class CheckpointStore:
         if not self.policy.write_failover and len(self._backends) > 1:
             failures.append("write failover is off (S3Options.write_failover=False)")
         raise RegionUnavailable(f"could not save {name!r}: " + "; ".join(failures))
+
+    def _advance_head(self, region: str, name: str, build: Callable[[str], mf.Manifest], *,
+                      deleted: bool, rollback: bool = False) -> mf.Manifest:
+        """Compare-and-swap the head of ``name`` in ``region`` from the head this store last
+        saw (none: create-only) to a manifest with the next commit sequence number. On 412
+        PreconditionFailed / 409 ConditionalRequestConflict: read the head again and retry
+        (S3 User Guide, conditional writes). Then write the manifest as history."""
+        backend = self._backends[region]
+        key = mf.head_key(self.prefix, name)
+        with self._cache_lock:
+            seen = self._head_cache.get((region, name))
+        taken = 0
+        deadline = time.monotonic() + _CAS_PATIENCE
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 1 and time.monotonic() > deadline:
+                raise ConflictError(f"could not commit {name!r}: the head changed {attempt - 1} "
+                                    f"times in {_CAS_PATIENCE:.0f} s under concurrent writers")
+            tag, current = seen if seen is not None else (None, None)
+            seq = mf.version_seq(current.version) + 1 if current is not None else 1
+            version = mf.new_version(seq=seq, deleted=deleted, clock=self._wall_clock,
+                                     **({"rollback": True} if rollback else {}))
+            if current is not None and version == current.version:
+                taken += 1  # only a clock standing still and a 32-bit random collision
+                if taken >= _COMMIT_ATTEMPTS:
+                    raise ConflictError(f"could not commit {name!r}: {_COMMIT_ATTEMPTS} version "
+                                        "ids in a row were already taken")
+                continue
+            built = build(version)
+            encoded = mf.encode(built, signing_key=self._signing_key)
+            try:
+                new_tag = self._call(region, backend.put_if_match, key, encoded, tag)
+                break
+            except ConflictError:
+                head = self._read_head(region, name, raw=True)
+                if head is not None and head[2] == encoded:  # our write took effect; its
+                    new_tag = head[0]                        # response was lost
+                    break
+                seen = (head[0], head[1]) if head is not None else None
+                if head is not None:  # repair history if its writer crashed after the CAS
+                    try:
+                        self._call(region, backend.put_if_absent,
+                                   mf.manifest_key(self.prefix, name, head[1].version), head[2])
+                    except ConflictError:
+                        pass
+                if attempt > 1:  # jittered back-off: contending writers spread out
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2 ** attempt)))
+                logger.debug("head of %r in %s moved; retrying the commit", name, region)
+        with self._cache_lock:
+            self._head_cache[(region, name)] = (new_tag, built)
+        history = mf.manifest_key(self.prefix, name, built.version)
+        try:
+            self._call(region, backend.put_if_absent, history, encoded)
+        except ConflictError:
+            if not self._own_commit(region, history, encoded):
+                logger.error("manifest %s already exists with other content; the head is the "
+                             "commit record, history is incomplete", history)
+        return built
+
+    def _read_head(self, region: str, name: str, *, raw: bool = False) -> Any:
+        """``(tag, manifest)`` of the head of ``name`` in ``region`` (``(tag, manifest,
+        bytes)`` with ``raw``), or None when there is none (a name of a legacy store, or
+        never saved). IntegrityError when the head does not verify."""
+        key = mf.head_key(self.prefix, name)
+        try:
+            data, tag = self._call(region, self._backends[region].get_tagged, key,
+                                   max_bytes=mf.MAX_MANIFEST_BYTES)
+        except CheckpointNotFound:
+            return None
+        m = mf.decode(data, key=key, name=name, version=mf.peek_version(data, key=key),
+                      signing_key=self._signing_key)
+        if mf.is_tombstone(m.version) != m.deleted:
+            raise IntegrityError(f"head {key} is inconsistent")
+        return (tag, m, data) if raw else (tag, m)
 
     def _own_commit(self, region: str, key: str, encoded: bytes) -> bool:
         """Whether the manifest already at ``key`` is byte for byte the one this call is
@@ -382,13 +483,19 @@ class CheckpointStore:
         def fetch(region: str, m: mf.Manifest) -> bytes:
             if m.serializer == "pickle" and not allow_pickle:
                 serialization.loads(b"", "pickle", allow_pickle=False, name=name)  # raises
+            if m.serializer == "pickle" and self._signing_key is None and not self._pickle_warned:
+                self._pickle_warned = True
+                logger.warning("loading pickle checkpoint %r from a store without a manifest "
+                               "key: anyone who may write this store can make you run code; "
+                               "set %s to sign and verify manifests", name, signing.ENV_VAR)
             if m.inline is not None:
                 payload = m.inline
                 digest, size = hashlib.sha256(payload).hexdigest(), len(payload)
             else:
                 sink = DigestSink(keep=True)
-                self._call(region, self._backends[region].download,
-                           mf.blob_key(self.prefix, m.sha256), sink)
+                # the size is checked against the manifest before any byte is read
+                self._download(region, mf.blob_key(self.prefix, m.sha256), sink,
+                               expected_size=m.size)
                 payload, digest, size = sink.getvalue(), sink.hexdigest(), sink.size
             _verify(m, region, size, digest)
             return payload
@@ -424,8 +531,8 @@ class CheckpointStore:
                         if progress:
                             progress(len(m.inline))
                     else:
-                        self._call(region, self._backends[region].download,
-                                   mf.blob_key(self.prefix, m.sha256), writer, progress=progress)
+                        self._download(region, mf.blob_key(self.prefix, m.sha256), writer,
+                                       progress=progress, expected_size=m.size)
                     _verify(m, region, writer.size, writer.hexdigest())
                     os.fsync(fh.fileno())
                 os.replace(temp, dest)
@@ -441,60 +548,106 @@ class CheckpointStore:
 
     def _resolve(self, name: str, version: str | None,
                  fetch: Callable[[str, mf.Manifest], T]) -> tuple[T, mf.Manifest, str]:
-        """Serve the pinned ``version`` or the current one: for each candidate version
-        (newest first; older ones only when nothing was pinned) try each region in read
-        order; the first copy whose manifest and content verify wins."""
+        """Serve the pinned ``version`` or the current one, trying each region in read
+        order; the first copy whose manifest and content verify wins. Unpinned, when the
+        current version cannot be served, older versions of its *lineage* are tried: the
+        version before it in commit order, or for a rollback the version it restored
+        (skipping what the rollback moved away from), never past a deletion."""
         failed: set[str] = set()  # regions that did not answer during this call
-        if version is None:
-            candidates = _live(self._versions_of(name, failed))
-            if not candidates:
-                raise CheckpointNotFound(self._absent_message(name))
-        elif mf.is_tombstone(version):
-            raise CheckpointNotFound(f"version {version} of {name!r} is a deletion marker")
-        else:
-            candidates = [version]
-        preferred = self.policy.read_order()[0]
         problems: list[str] = []
         unavailable: list[str] = []
-        bad_content = False
-        for candidate in candidates:
-            try:
-                order = self.policy.read_order()
-            except RegionUnavailable as exc:
-                unavailable.append(str(exc))
-                break
-            for region in order:
-                if region in failed:
-                    continue
-                try:
-                    m = self._get_manifest(region, name, candidate)
-                    result = fetch(region, m)
-                except RegionUnavailable as exc:
-                    failed.add(region)
-                    unavailable.append(str(exc))
-                    continue
-                except IntegrityError as exc:
-                    bad_content = True
-                    problems.append(f"version {candidate} in the {region} region: {exc}")
-                    logger.warning("checkpoint %r version %s in the %s region does not verify: %s",
-                                   name, candidate, region, exc)
-                    continue
-                except CheckpointNotFound as exc:
-                    problems.append(f"version {candidate} in the {region} region: {exc}")
-                    logger.debug("checkpoint %r version %s not servable from %s: %s", name,
-                                 candidate, region, exc)
-                    continue
-                if candidate != candidates[0] or problems:
+        state = {"bad": False}
+        if version is not None:
+            if mf.is_tombstone(version):
+                raise CheckpointNotFound(f"version {version} of {name!r} is a deletion marker")
+            served = self._serve(name, version, None, fetch, failed, problems, unavailable, state)
+            if served is not None:
+                return served
+            self._raise_unserved(name, version, problems, unavailable, state["bad"])
+        current, known, head_region = self._current(name, failed, unavailable)
+        if current is None:
+            raise CheckpointNotFound(self._absent_message(name))
+        preferred = self.regions[0]
+        candidate: str | None = current
+        history: list[str] | None = None
+        while candidate is not None:
+            served = self._serve(name, candidate, (head_region, known) if known else None,
+                                 fetch, failed, problems, unavailable, state)
+            if served is not None:
+                result, m, region = served
+                if candidate != current:
                     logger.warning("checkpoint %r: serving version %s from the %s region instead "
-                                   "of version %s from the %s region", name, candidate, region,
-                                   candidates[0], preferred)
+                                   "of the current version %s (which could not be served)",
+                                   name, candidate, region, current)
                 elif region != preferred or unavailable:
                     logger.warning("checkpoint %r version %s served from the %s region", name,
                                    candidate, region)
-                return result, m, region
+                return served
+            # what came before this candidate in its lineage?
+            m = known if known is not None and known.version == candidate else None
+            if m is None:
+                try:
+                    m, _ = self._manifest_any(name, candidate)
+                except RecoveryError as exc:
+                    if mf.is_rollback(candidate) or not mf.version_seq(candidate):
+                        # a rollback (or a legacy id, which does not say): what it skipped
+                        # is unknown without its manifest, so nothing older is acceptable
+                        problems.append(f"cannot tell what version {candidate} replaced "
+                                        f"({exc}); not falling back past it")
+                        break
+                    m = None  # a plain save, says its id: its predecessor is acceptable
+            if history is None:
+                try:
+                    history = self._versions_of(name, failed)
+                except RegionUnavailable as exc:
+                    unavailable.append(str(exc))
+                    break
+            candidate = (_predecessor(history, m) if m is not None
+                         else _predecessor_of_id(history, candidate))
+            known, head_region = None, ""
+        self._raise_unserved(name, None, problems, unavailable, state["bad"])
+        raise AssertionError("unreachable")
+
+    def _serve(self, name: str, version: str, known: tuple[str, mf.Manifest] | None,
+               fetch: Callable[[str, mf.Manifest], T], failed: set[str], problems: list[str],
+               unavailable: list[str], state: dict[str, bool]
+               ) -> tuple[T, mf.Manifest, str] | None:
+        try:
+            order = self.policy.read_order()
+        except RegionUnavailable as exc:
+            unavailable.append(str(exc))
+            return None
+        if known is not None and known[0] in order:  # the region whose head we hold first
+            order = [known[0]] + [r for r in order if r != known[0]]
+        for region in order:
+            if region in failed:
+                continue
+            try:
+                if known is not None and region == known[0]:
+                    m = known[1]
+                else:
+                    m = self._get_manifest(region, name, version)
+                return fetch(region, m), m, region
+            except RegionUnavailable as exc:
+                failed.add(region)
+                unavailable.append(str(exc))
+            except IntegrityError as exc:
+                state["bad"] = True
+                problems.append(f"version {version} in the {region} region: {exc}")
+                logger.warning("checkpoint %r version %s in the %s region does not verify: %s",
+                               name, version, region, exc)
+            except CheckpointNotFound as exc:
+                problems.append(f"version {version} in the {region} region: {exc}")
+                logger.debug("checkpoint %r version %s not servable from %s: %s", name,
+                             version, region, exc)
+        return None
+
+    def _raise_unserved(self, name: str, version: str | None, problems: list[str],
+                        unavailable: list[str], bad: bool) -> None:
         details = "; ".join(problems + unavailable)
-        if bad_content:
-            raise IntegrityError(f"no verified copy of checkpoint {name!r} could be served: {details}")
+        if bad:
+            raise IntegrityError(f"no verified copy of checkpoint {name!r} that may be served "
+                                 f"(the current version or its lineage) could be read: {details}")
         if unavailable:
             raise RegionUnavailable(f"checkpoint {name!r} could not be read: {details}")
         what = f"version {version} of {name!r}" if version else f"checkpoint {name!r}"
@@ -504,10 +657,73 @@ class CheckpointStore:
                                                        "(circuit open)"]))
         raise CheckpointNotFound(f"{what} not found: {details}" if details else f"{what} not found")
 
+    def _current(self, name: str, failed: set[str] | None = None,
+                 unavailable: list[str] | None = None
+                 ) -> tuple[str | None, mf.Manifest | None, str]:
+        """The current version (None: absent or deleted), its manifest when a head held it,
+        and the region whose head said so: the head from the first region that answers (merged with the other
+        region's head once this store committed there: greatest commit order wins); for a
+        name without a head (legacy store) the newest listed manifest."""
+        self._maybe_reconcile()
+        failed = set() if failed is None else failed
+        errors: list[str] = []
+        order = self.policy.read_order()
+        for index, region in enumerate(order):
+            if region in failed:
+                continue
+            try:
+                head = self._read_head(region, name)
+            except RegionUnavailable as exc:
+                failed.add(region)
+                errors.append(str(exc))
+                self._reconcile_due = len(self._backends) > 1
+                if index + 1 < len(order):
+                    logger.warning("reading the head of %r in the %s region failed (%s); "
+                                   "trying %s", name, region, exc, order[index + 1])
+                continue
+            except signing.SignatureError:
+                raise  # forged, not damaged: never fall back past it
+            except IntegrityError as exc:
+                logger.warning("head of %r in the %s region does not verify (%s); using the "
+                               "manifest listing", name, region, exc)
+                head = None
+                errors.append(str(exc))
+            if head is not None and self._diverged:
+                for other in order[index + 1:]:
+                    try:
+                        theirs = self._read_head(other, name)
+                    except RecoveryError:
+                        continue
+                    if theirs is not None and mf.order_key(theirs[1].version) > mf.order_key(head[1].version):
+                        head, region = theirs, other
+            if head is not None:
+                m = head[1]
+                return (None, None, region) if m.deleted else (m.version, m, region)
+            # no head (a legacy store), or an unreadable one: the newest listed manifest
+            live = _live(self._versions_of(name, failed))
+            if not live:
+                return None, None, region
+            return live[0], None, ""
+        if unavailable is not None:
+            unavailable.extend(errors)
+        raise RegionUnavailable(f"no region answered for the head of {name!r}: "
+                                + "; ".join(errors))
+
     def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest:
+        """The manifest of ``version`` from history, or from the head when the writer
+        crashed between its commit (the head CAS) and the history write."""
         key = mf.manifest_key(self.prefix, name, version)
-        raw = self._call(region, self._backends[region].get, key)
-        return mf.decode(raw, key=key, name=name, version=version)
+        try:
+            raw, _ = self._call(region, self._backends[region].get_tagged, key,
+                                max_bytes=mf.MAX_MANIFEST_BYTES)
+        except CheckpointNotFound:
+            if mf.version_seq(version):
+                head = self._read_head(region, name)
+                if head is not None and head[1].version == version:
+                    return head[1]
+            raise
+        return mf.decode(raw, key=key, name=name, version=version,
+                         signing_key=self._signing_key)
 
     def _manifest_any(self, name: str, version: str) -> tuple[mf.Manifest, str]:
         """A verified manifest from the first region that has one."""
@@ -534,19 +750,21 @@ class CheckpointStore:
 
     # -- inspecting -----------------------------------------------------------------------
     def exists(self, name: str) -> bool:
-        """True if ``name`` has a committed, not deleted, checkpoint (one LIST request)."""
+        """True if ``name`` has a committed, not deleted, checkpoint (one GET of its head;
+        a LIST for stores without head records)."""
         validate_name(name, prefix=self.prefix)
-        return bool(_live(self._versions_of(name)))
+        return self._current(name)[0] is not None
 
     def info(self, name: str, *, version: str | None = None) -> Checkpoint:
         """The Checkpoint of the current version of ``name`` (or of ``version``), from its
         manifest; content is not read."""
         validate_name(name, prefix=self.prefix)
         if version is None:
-            live = _live(self._versions_of(name))
-            if not live:
+            version, known, region = self._current(name)
+            if version is None:
                 raise CheckpointNotFound(self._absent_message(name))
-            version = live[0]
+            if known is not None:
+                return known.to_checkpoint(region)  # type: ignore[arg-type]
         else:
             mf.validate_version(version)
         m, region = self._manifest_any(name, version)
@@ -560,7 +778,15 @@ class CheckpointStore:
         saved; a deleted name still has its history."""
         validate_name(name, prefix=self.prefix)
         entries, region = self._entries(mf.versions_prefix(self.prefix, name))
-        versions = sorted((v for n, v in entries if n == name), reverse=True)
+        listed = {v for n, v in entries if n == name}
+        try:
+            head = self._read_head(region, name)
+        except IntegrityError as exc:
+            logger.warning("head of %r does not verify: %s", name, exc)
+            head = None
+        if head is not None:  # committed, its history write may not have happened (crash)
+            listed.add(head[1].version)
+        versions = sorted(listed, reverse=True)
         if not versions:
             raise CheckpointNotFound(f"no checkpoint named {name!r} was ever saved")
         if not include_deleted:
@@ -584,7 +810,8 @@ class CheckpointStore:
         heads, _ = self._heads(prefix)
         if not heads:
             return None
-        name, version = max(heads.items(), key=lambda item: item[1])
+        # versions of different names have no common commit order: their time labels decide
+        name, version = max(heads.items(), key=lambda item: (mf.version_time(item[1]), item[1][-8:]))
         m, region = self._manifest_any(name, version)
         return m.to_checkpoint(region)  # type: ignore[arg-type]
 
@@ -613,10 +840,11 @@ class CheckpointStore:
         def check_content(region: str) -> None:
             for blob in old.blobs:
                 key = mf.blob_key(self.prefix, blob.sha256)
-                if self._call(region, self._backends[region].head, key) != blob.size:
+                if not self._call(region, self._backends[region].holds, key, blob.sha256,
+                                  blob.size):
                     raise CheckpointNotFound(
                         f"content of {name!r} version {version} ({key}) is not in the {region} "
-                        "region; cannot roll back to it there"
+                        "region, or does not verify there; cannot roll back to it there"
                     )
 
         def make(region: str, new: str, _: None) -> mf.Manifest:
@@ -625,7 +853,7 @@ class CheckpointStore:
                                sha256=old.sha256, size=old.size, metadata=old.metadata,
                                blobs=old.blobs, inline=old.inline, parent_version=version)
 
-        checkpoint = self._commit(name, check_content, make)
+        checkpoint = self._commit(name, check_content, make, rollback=True)
         logger.info("checkpoint %r rolled back to version %s as version %s", name, version,
                     checkpoint.version)
         return checkpoint
@@ -637,6 +865,34 @@ class CheckpointStore:
         if not self.exists(name):
             raise CheckpointNotFound(self._absent_message(name))
         return self._tombstone(name)
+
+    # -- reconciliation after an outage ---------------------------------------------------
+    def reconcile(self) -> list[str]:
+        """Bring commits made in the secondary region during an outage into the primary
+        (copy their content and manifests unless replication is two-way, then merge heads:
+        the greater commit order wins). Returns one line per action. Runs automatically on
+        a store's first use and after a failover; ``recovery reconcile`` runs it by hand."""
+        from .reconcile import reconcile
+
+        self._reconcile_due = False
+        return reconcile(self)
+
+    def _maybe_reconcile(self) -> None:
+        if not self._reconcile_due or len(self._backends) < 2:
+            return
+        primary, secondary = self.regions[:2]
+        if not (self.policy.breakers[primary].allow() and self.policy.breakers[secondary].allow()):
+            return
+        self._reconcile_due = False
+        try:
+            from .reconcile import reconcile
+
+            reconcile(self)
+        except RegionUnavailable as exc:
+            logger.warning("reconciliation postponed: %s", exc)
+            self._reconcile_due = True
+        except ConfigError as exc:
+            logger.warning("reconciliation not possible with these permissions: %s", exc)
 
     def clear(self, prefix: str = "") -> int:
         """Logically delete every live name starting with ``prefix``; returns how many."""
@@ -734,6 +990,16 @@ class CheckpointStore:
             else:
                 missing, _ = self._dr_check(secondary, name, current, deep=deep,
                                             source=self.regions[0])
+        secondary_only: tuple[str, ...] = ()
+        if reachable:
+            in_primary = set(primary_versions or [])
+            secondary_only = tuple(sorted((v for v in secondary_versions if v not in in_primary),
+                                          key=mf.order_key))
+        newest_primary = (primary_versions or [""])[0] if primary_versions else ""
+        behind = any(v > newest_primary for v in secondary_only)
+        if behind:
+            missing = (*missing, "the secondary holds newer commits that the primary lacks "
+                       f"({', '.join(secondary_only)}): run `recovery reconcile`")
         dr_safe = current is not None and not missing
         newer_than = restorable.version if restorable is not None else ""
         if reachable:
@@ -750,7 +1016,8 @@ class CheckpointStore:
             lag = (mf.version_time(pending[0]) - mf.version_time(restorable.version)).total_seconds()
         return ReplicationStatus(name=name, primary_version=current, dr_safe=dr_safe,
                                  restorable=restorable, missing=missing, pending=pending,
-                                 lag_seconds=lag, primary_reachable=reachable)
+                                 lag_seconds=lag, primary_reachable=reachable,
+                                 secondary_only=secondary_only)
 
     def _dr_check(self, region: str, name: str, version: str, *, deep: bool,
                   source: str | None = None) -> tuple[tuple[str, ...], mf.Manifest | None]:
@@ -792,6 +1059,21 @@ class CheckpointStore:
         return tuple(missing), m
 
     # -- listing helpers --------------------------------------------------------------------
+    def _download(self, region: str, key: str, sink: Any, *, expected_size: int,
+                  progress: Progress | None = None) -> None:
+        """Download with the size checked before any byte is read, where the backend can
+        (backends written before ``expected_size`` existed: checked by HEAD first)."""
+        backend = self._backends[region]
+        if "expected_size" in inspect.signature(backend.download).parameters:
+            self._call(region, backend.download, key, sink, progress=progress,
+                       expected_size=expected_size)
+            return
+        found = self._call(region, backend.head, key)
+        if found is not None and found != expected_size:
+            raise IntegrityError(f"{key} in the {region} region has {found} bytes, expected "
+                                 f"{expected_size}; not read")
+        self._call(region, backend.download, key, sink, progress=progress)
+
     def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one backend call through the region's circuit breaker (one trial call at a
         time while it is half-open)."""
@@ -879,6 +1161,27 @@ def _live(versions: list[str]) -> list[str]:
             break
         live.append(version)
     return live
+
+
+def _predecessor(history: list[str], m: mf.Manifest) -> str | None:
+    """The version an unpinned load may fall back to when ``m`` cannot be served: for a
+    rollback, the version it restored; otherwise the one committed just before it. None
+    when that is a deletion (or there is none): the versions before a deletion, and those a
+    rollback skipped, were moved away from and are never served unpinned."""
+    if m.parent_version is not None:
+        target: str | None = m.parent_version
+    else:
+        older = [v for v in history if mf.order_key(v) < mf.order_key(m.version)]
+        target = max(older, key=mf.order_key) if older else None
+    if target is None or mf.is_tombstone(target):
+        return None
+    return target
+
+
+def _predecessor_of_id(history: list[str], version: str) -> str | None:
+    older = [v for v in history if mf.order_key(v) < mf.order_key(version)]
+    target = max(older, key=mf.order_key) if older else None
+    return None if target is None or mf.is_tombstone(target) else target
 
 
 def _group(entries: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

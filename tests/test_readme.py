@@ -45,7 +45,7 @@ TIMEOUT = 60
 _FENCE_OPEN = re.compile(r"^(`{3,})([^`]*)$")
 _EXIT = re.compile(r"#\s*exit\s+(\d+)\s*$")
 _NORMALIZE = [
-    (re.compile(r"\b\d{19}-[0-9a-f]{8}(?:-deleted)?\b"), "<version>"),
+    (re.compile(r"\b(?:c\d{12}-)?\d{19}-[0-9a-f]{8}(?:-rollback)?(?:-deleted)?\b"), "<version>"),
     (re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?\+00:00\b"), "<time>"),
     (re.compile(r'("lag_seconds": )[0-9.e+-]+'), r"\1<seconds>"),
 ]

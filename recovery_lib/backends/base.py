@@ -10,7 +10,10 @@ cannot classify propagates unchanged.
 from __future__ import annotations
 
 import abc
+import hashlib
 from typing import BinaryIO, Callable, Iterator
+
+from ..errors import IntegrityError
 
 __all__ = ["Backend", "Progress"]
 
@@ -64,7 +67,61 @@ class Backend(abc.ABC):
         (seek back) on retries."""
 
     @abc.abstractmethod
-    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,
+                 expected_size: int | None = None) -> None:
         """Stream the object into ``sink`` with bounded memory. If ``sink`` is seekable,
         writes may arrive out of order (each preceded by a seek); otherwise in order.
-        CheckpointNotFound if absent."""
+        CheckpointNotFound if absent. With ``expected_size``, IntegrityError before any
+        byte is written when the stored object has another size."""
+
+    # -- compare-and-swap (the head record) ---------------------------------------------
+    # The built-in backends implement both atomically. The defaults below keep backends
+    # written for earlier versions working for a single writer; they are NOT atomic.
+    def get_tagged(self, key: str, *, max_bytes: int) -> tuple[bytes, str]:
+        """The whole object and its entity tag (changes whenever the object is written).
+        CheckpointNotFound if absent; IntegrityError, before reading it, if the object is
+        larger than ``max_bytes``."""
+        size = self.head(key)
+        if size is not None and size > max_bytes:
+            raise IntegrityError(f"object {key!r} has {size} bytes, more than {max_bytes}")
+        data = self.get(key)
+        return data, hashlib.sha256(data).hexdigest()[:32]
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str:
+        """Write ``key`` only if its entity tag is still ``tag`` (``None``: only if absent),
+        atomically; return the new tag. ConflictError if another write came first."""
+        from ..errors import CheckpointNotFound, ConflictError
+
+        if tag is None:
+            self.put_if_absent(key, data)
+        else:
+            try:
+                current = hashlib.sha256(self.get(key)).hexdigest()[:32]
+            except CheckpointNotFound:
+                current = None
+            if current != tag:
+                raise ConflictError(f"object {key!r} changed (expected tag {tag!r})")
+            self.put(key, data)
+        return hashlib.sha256(data).hexdigest()[:32]
+
+    # -- content addresses ----------------------------------------------------------------
+    def holds(self, key: str, sha256: str, size: int) -> bool:
+        """Whether ``key`` holds exactly the bytes with this SHA-256 and size, by reading and
+        hashing them (backends that keep a verified checksum answer from it instead)."""
+        if self.head(key) != size:
+            return False
+        digest = hashlib.sha256()
+
+        class _Sink:
+            def write(self, data: bytes) -> int:
+                digest.update(data)
+                return len(data)
+
+            def seekable(self) -> bool:
+                return False
+
+        try:
+            self.download(key, _Sink())  # type: ignore[arg-type]  # size checked above
+        except IntegrityError:
+            return False
+        return digest.hexdigest() == sha256

@@ -17,6 +17,8 @@ anything, so a name that can be saved can also be deleted.
 from __future__ import annotations
 
 import errno
+import fcntl
+import hashlib
 import os
 import re
 import secrets
@@ -25,7 +27,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from ..errors import CheckpointNotFound, ConfigError, ConflictError, InvalidName
+from ..errors import CheckpointNotFound, ConfigError, ConflictError, IntegrityError, InvalidName
 from .base import Backend, Progress
 
 __all__ = ["LocalBackend"]
@@ -187,12 +189,49 @@ class LocalBackend(Backend):
 
         self._replace(self._path(key), chunks())
 
-    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+    def get_tagged(self, key: str, *, max_bytes: int) -> tuple[bytes, str]:
+        try:
+            with open(self._path(key), "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size > max_bytes:
+                    raise IntegrityError(f"file for key {key!r} has {size} bytes, more than "
+                                         f"{max_bytes}")
+                data = fh.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise CheckpointNotFound(f"no file for key {key!r} under {self.root}") from None
+        return data, _tag(data)
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str:
+        """Compare-and-swap under an exclusive ``flock`` on the key's directory (held only
+        for the compare and the atomic rename), so writer processes sharing the directory
+        serialize; POSIX advisory locks, so only this library honours them."""
+        path = self._path(key)
+        self._make_parent(path)
+        fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current: str | None = _tag(path.read_bytes())
+            except FileNotFoundError:
+                current = None
+            if current != tag:
+                raise ConflictError(f"key {key!r} under {self.root} changed (expected tag "
+                                    f"{tag!r}, found {current!r})")
+            self._replace(path, iter([data]))
+        finally:
+            os.close(fd)  # releases the lock
+        return _tag(data)
+
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,
+                 expected_size: int | None = None) -> None:
         try:
             fh = open(self._path(key), "rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise CheckpointNotFound(f"no file for key {key!r} under {self.root}") from None
         with fh:
+            if expected_size is not None and os.fstat(fh.fileno()).st_size != expected_size:
+                raise IntegrityError(f"file for key {key!r} has {os.fstat(fh.fileno()).st_size} "
+                                     f"bytes, expected {expected_size}")
             if progress is None:
                 shutil.copyfileobj(fh, sink, _CHUNK)
                 return
@@ -203,6 +242,10 @@ class LocalBackend(Backend):
 
 def _shorten(segment: str, limit: int = 40) -> str:
     return repr(segment) if len(segment) <= limit else repr(segment[:limit]) + "..."
+
+
+def _tag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def _is_dir(st: os.stat_result) -> bool:

@@ -1,10 +1,11 @@
 """An in-process backend: a dict behind a lock (tests, throwaway pipelines)."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import BinaryIO, Iterator
 
-from ..errors import CheckpointNotFound, ConflictError
+from ..errors import CheckpointNotFound, ConflictError, IntegrityError
 from .base import Backend, Progress
 
 __all__ = ["MemoryBackend"]
@@ -66,10 +67,33 @@ class MemoryBackend(Backend):
                 progress(len(chunk))
         self.put(key, b"".join(parts))
 
-    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+    def get_tagged(self, key: str, *, max_bytes: int) -> tuple[bytes, str]:
+        data = self.get(key)
+        if len(data) > max_bytes:
+            raise IntegrityError(f"object {key!r} has {len(data)} bytes, more than {max_bytes}")
+        return data, _tag(data)
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str:
+        with self._lock:
+            current = self._objects.get(key)
+            if (current is None) != (tag is None) or (current is not None
+                                                      and _tag(current) != tag):
+                raise ConflictError(f"object {key!r} in {self.region} memory changed "
+                                    f"(expected tag {tag!r})")
+            self._objects[key] = bytes(data)
+        return _tag(data)
+
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,
+                 expected_size: int | None = None) -> None:
         data = memoryview(self.get(key))
+        if expected_size is not None and len(data) != expected_size:
+            raise IntegrityError(f"object {key!r} has {len(data)} bytes, expected {expected_size}")
         for start in range(0, len(data), _CHUNK):
             chunk = data[start:start + _CHUNK]
             sink.write(chunk)
             if progress:
                 progress(len(chunk))
+
+
+def _tag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]

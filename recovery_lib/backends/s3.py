@@ -10,13 +10,21 @@ botocore errors are translated here, at the boundary:
 
 - connection refused/reset, timeouts, truncated responses, HTTP 5xx and throttling after
   retries -> RegionUnavailable
-- NoSuchKey / 404 -> CheckpointNotFound; a failed If-None-Match (412/409) -> ConflictError
+- NoSuchKey / 404 -> CheckpointNotFound; a failed If-None-Match / If-Match (412
+  PreconditionFailed, 409 ConditionalRequestConflict) -> ConflictError. S3 User Guide,
+  "How to prevent object overwrites with conditional writes"
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html): a
+  mismatch fails with 412; a conflicting concurrent write gets 409, after which the caller
+  should fetch the ETag again and retry (S3 API reference, PutObject ``IfMatch``). The
+  store does exactly that for both codes.
 - NoSuchBucket, an unversioned bucket, missing credentials, access denied -> ConfigError
 - a response checksum mismatch -> IntegrityError
 - anything else propagates unchanged.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import logging
@@ -220,12 +228,59 @@ class S3Backend(Backend):
             response = self.metadata_client.get_object(Bucket=self.bucket, Key=key)
             return response["Body"].read()
 
+    def get_tagged(self, key: str, *, max_bytes: int) -> tuple[bytes, str]:
+        """GET, comparing ContentLength with ``max_bytes`` before reading the body."""
+        with self._translate("GET", key):
+            response = self.metadata_client.get_object(Bucket=self.bucket, Key=key)
+            body = response["Body"]
+            length = int(response.get("ContentLength", 0))
+            if length > max_bytes:
+                body.close()
+                raise IntegrityError(f"s3://{self.bucket}/{key} has {length} bytes, more than "
+                                     f"the {max_bytes} a record may have; not read")
+            return body.read(), str(response["ETag"])
+
+    def put_if_match(self, key: str, data: bytes, tag: str | None) -> str:
+        condition = {"IfNoneMatch": "*"} if tag is None else {"IfMatch": tag}
+        try:
+            with self._translate("PUT (conditional)", key):
+                response = self.metadata_client.put_object(Bucket=self.bucket, Key=key,
+                                                           Body=data, **condition, **self._sse)
+        except CheckpointNotFound as exc:  # If-Match on a key that no longer exists
+            raise ConflictError(f"s3://{self.bucket}/{key} no longer exists in the "
+                                f"{self.region} region") from exc
+        return str(response["ETag"])
+
+    def holds(self, key: str, sha256: str, size: int) -> bool:
+        """From the SHA-256 checksum S3 verified when the object was written (HEAD with
+        ``ChecksumMode=ENABLED``); objects without a full-object SHA-256 checksum (older
+        blobs, multipart uploads with composite checksums) are read and hashed instead."""
+        try:
+            with self._translate("HEAD", key):
+                response = self.metadata_client.head_object(Bucket=self.bucket, Key=key,
+                                                            ChecksumMode="ENABLED")
+        except CheckpointNotFound:
+            return False
+        if int(response["ContentLength"]) != size:
+            return False
+        stored = response.get("ChecksumSHA256")
+        if stored and "-" not in stored and response.get("ChecksumType", "FULL_OBJECT") != "COMPOSITE":
+            try:
+                return base64.b64decode(stored).hex() == sha256
+            except (binascii.Error, ValueError):
+                return False
+        return super().holds(key, sha256, size)
+
     def put(self, key: str, data: bytes) -> None:
         if len(data) >= self.options.multipart_threshold:
             self.upload(key, io.BytesIO(data), len(data))
             return
         with self._translate("PUT", key):
-            self.transfer_client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._sse)
+            # botocore computes SHA-256 over the bytes it sends; S3 recomputes it and
+            # rejects the PUT (BadDigest) on a mismatch, and keeps it for later HEADs
+            # (S3 User Guide, "Checking object integrity in Amazon S3").
+            self.transfer_client.put_object(Bucket=self.bucket, Key=key, Body=data,
+                                            ChecksumAlgorithm="SHA256", **self._sse)
 
     def put_if_absent(self, key: str, data: bytes) -> None:
         with self._translate("PUT (If-None-Match)", key):
@@ -260,14 +315,28 @@ class S3Backend(Backend):
                 Config=self._transfer_config, Callback=progress,
             )
 
-    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None) -> None:
+    def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,
+                 expected_size: int | None = None) -> None:
         with self._translate("download", key):
             if sink.seekable():
+                if expected_size is not None:
+                    found = self.head(key)
+                    if found is None:
+                        raise CheckpointNotFound(f"s3://{self.bucket}/{key} does not exist in "
+                                                 f"the {self.region} region")
+                    if found != expected_size:
+                        raise IntegrityError(f"s3://{self.bucket}/{key} has {found} bytes, "
+                                             f"expected {expected_size}; not downloaded")
                 self.transfer_client.download_fileobj(
                     self.bucket, key, sink, Config=self._transfer_config, Callback=progress
                 )
                 return
             response = self.transfer_client.get_object(Bucket=self.bucket, Key=key)
+            length = int(response.get("ContentLength", 0))
+            if expected_size is not None and length != expected_size:
+                response["Body"].close()
+                raise IntegrityError(f"s3://{self.bucket}/{key} has {length} bytes, expected "
+                                     f"{expected_size}; not read")
             for chunk in response["Body"].iter_chunks(_STREAM_CHUNK):
                 sink.write(chunk)
                 if progress:

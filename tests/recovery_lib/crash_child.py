@@ -46,9 +46,17 @@ def main() -> None:
         _streams.HashingReader.read = read  # type: ignore[method-assign]
     elif stage == "before-commit":
         for backend in (store.backend(r) for r in store.regions):
-            type(backend).put_if_absent = lambda self, key, data: _hang("COMMITTING")  # type: ignore[method-assign]
+            # the commit point is the compare-and-swap of the head record
+            type(backend).put_if_match = lambda self, key, data, tag: _hang("COMMITTING")  # type: ignore[method-assign]
     elif stage == "during-commit":
-        local.os.link = lambda src, dst: _hang("LINKING")  # type: ignore[assignment]
+        real_replace = local.os.replace
+
+        def replace(src: str, dst: str) -> None:  # the head's temp file is written, not moved
+            if "/heads/" in str(dst):
+                _hang("LINKING")
+            real_replace(src, dst)
+
+        local.os.replace = replace  # type: ignore[assignment]
     else:
         raise SystemExit(f"unknown stage {stage!r}")
     store.save_file("model", v2_file, metadata={"v": 2})

@@ -43,12 +43,16 @@ def test_small_save_is_one_put_and_load_by_version_one_get(s3_pair: S3Pair, api_
     store.save("warm", 0)  # clients created, nothing cached that matters
     api_calls.clear()
     checkpoint = store.save("bench/item", {"step": 1, "loss": 0.25})
-    assert dict(api_calls) == {"PutObject": 1}
+    # the head record (conditional create: the commit) and the manifest in history
+    assert dict(api_calls) == {"PutObject": 2}
     api_calls.clear()
     assert store.load("bench/item", version=checkpoint.version) == {"step": 1, "loss": 0.25}
     assert dict(api_calls) == {"GetObject": 1}
     api_calls.clear()
-    assert store.exists("bench/item") and dict(api_calls) == {"ListObjectsV2": 1}
+    assert store.load("bench/item") == {"step": 1, "loss": 0.25}  # current: one GET of the head
+    assert dict(api_calls) == {"GetObject": 1}
+    api_calls.clear()
+    assert store.exists("bench/item") and dict(api_calls) == {"GetObject": 1}
     api_calls.clear()
     assert len(store.list()) == 2 and dict(api_calls) == {"ListObjectsV2": 1}
 
@@ -104,7 +108,8 @@ def test_from_url_s3_is_a_single_region_store_under_the_prefix(aws_mock):
     assert store.prefix == "team/a/" and store.regions == ("primary",)
     store.save("m", [1])
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert len(keys) == 1 and keys[0].startswith("team/a/manifests/m@")
+    assert sorted(keys)[0] == "team/a/heads/m.json"  # the head record: the commit
+    assert len(keys) == 2 and sorted(keys)[1].startswith("team/a/manifests/m@")
     assert CheckpointStore.from_url(f"s3://{bucket}/team/a/", session=aws_mock).load("m") == [1]
 
 

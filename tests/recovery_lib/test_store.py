@@ -369,16 +369,20 @@ def test_changed_manifest_is_detected(store, caplog):
     good = store.save("cfg", {"lr": 0.1})
     bad = store.save("cfg", {"lr": 0.2})
     key = manifest_key(store, bad)
+    head = mf.head_key(store.prefix, "cfg")  # the head holds the current version's manifest
     body = json.loads(stored(store, store.regions[0], key))
     body["metadata"] = {"tampered": True}  # still valid JSON, checksum no longer matches
     overwrite(store, store.regions[0], key, json.dumps(body).encode())
+    overwrite(store, store.regions[0], head, json.dumps(body).encode())
 
+    # The current version's record does not verify; its id says it was a plain save, so
+    # the version committed before it is an acceptable fallback.
     data, served = store.load_with_info("cfg")
     assert data == {"lr": 0.1} and served.version == good.version
     with pytest.raises(IntegrityError, match="checksum"):
         store.load("cfg", version=bad.version)
     with pytest.raises(IntegrityError):
-        store.info("cfg")
+        store.info("cfg", version=bad.version)
     overwrite(store, store.regions[0], key, b"\x00garbage")
     with pytest.raises(IntegrityError, match="not valid JSON"):
         store.load("cfg", version=bad.version)
@@ -392,6 +396,7 @@ def test_inline_content_changed_consistently_with_checksum_still_fails_sha256(st
                          created_at=checkpoint.created_at, origin_region="x", serializer="json",
                          sha256=checkpoint.sha256, size=checkpoint.size, inline=b'{"a":2}')
     overwrite(store, store.regions[0], key, mf.encode(forged))
+    overwrite(store, store.regions[0], mf.head_key(store.prefix, "inline"), mf.encode(forged))
     with pytest.raises(IntegrityError, match="does not verify"):
         store.load("inline")
 

@@ -1,6 +1,9 @@
 """Corruption: flipped bytes, truncation and swapped content, in the primary, the secondary
 or both, of a content blob, of a manifest, and of a manifest with inlined content.
 
+A "manifest" corruption hits the version's commit record: its manifest in history and the
+name's head record, which holds the same manifest (issue 10: the head is the commit).
+
 Expected: every corruption is detected. A load serves the same version from the other
 region when it verifies there, else (no version pinned) the previous verified version;
 a pinned load raises IntegrityError. Never bytes that do not verify.
@@ -64,16 +67,20 @@ def test_corruption_is_detected_and_never_served(pair, target, corruption, where
     for checkpoint in (old, new, other):  # replicate this case's objects (moto does not)
         keys = [mf.manifest_key(prefix, checkpoint.name, checkpoint.version)]
         keys += [mf.blob_key(prefix, checkpoint.sha256)] if target != "inline-manifest" or checkpoint is other else []
+        keys.append(mf.head_key(prefix, checkpoint.name))
         for k in keys:
             pair.put("secondary", k, pair.get("primary", k))
     if target == "blob":
-        key, other_key = mf.blob_key(prefix, new.sha256), mf.blob_key(prefix, other.sha256)
+        targets = [(mf.blob_key(prefix, new.sha256), mf.blob_key(prefix, other.sha256))]
     else:
-        key = mf.manifest_key(prefix, name, new.version)
-        other_key = mf.manifest_key(prefix, f"{name}-other", other.version)
+        targets = [(mf.manifest_key(prefix, name, new.version),
+                    mf.manifest_key(prefix, f"{name}-other", other.version)),
+                   (mf.head_key(prefix, name), mf.head_key(prefix, f"{name}-other"))]
     regions = ("primary", "secondary") if where == "both" else (where,)
     for region in regions:
-        pair.put(region, key, CORRUPTIONS[corruption](pair.get(region, key), pair.get(region, other_key)))
+        for key, other_key in targets:
+            pair.put(region, key, CORRUPTIONS[corruption](pair.get(region, key),
+                                                          pair.get(region, other_key)))
 
     # Unpinned load: the new version from the intact region, else the old verified one.
     data, info = store.load_with_info(name)
