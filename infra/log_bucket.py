@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import log_delivery
+from infra.checkpoint_bucket import block_public_access
 
 LOG_RETENTION_DAYS = 365
 NONCURRENT_LOG_DAYS = 30
@@ -72,18 +73,7 @@ class LogBucket(pulumi.ComponentResource):
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
             opts=child,
         )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=self.bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
+        public_access = block_public_access(name, self.bucket, child)
         sources = [b.arn for b in args.logged_buckets]
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from infra.policies import VERSION, Policy
+from infra.policies import VERSION, Policy, tls_only_bucket_policy
 
 # ELB User Guide, "Enable access logs for your Application Load Balancer": Regions available
 # before August 2022 and their Elastic Load Balancing account ids. Every other Region uses
@@ -91,16 +91,7 @@ def log_bucket_policy(
     trail_arn: Optional[str] = None,
     protect: bool = False,
 ) -> Policy:
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ]
+    statements: list[dict[str, Any]] = list(tls_only_bucket_policy(bucket_arn)["Statement"])
     if protect:
         statements.append({
             "Sid": "DenyLogDeletion",
