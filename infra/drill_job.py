@@ -71,7 +71,8 @@ def _write_history(reports: Path) -> None:
     except (RecoveryError, OSError) as exc:
         print(f"  history: not written ({type(exc).__name__}: {exc})")
         return
-    print(f"  history: {result['html']} ({len(result['drills'])} drills)")
+    count = len(result["drills"])
+    print(f"  history: {result['html']} ({count} drill{'' if count == 1 else 's'})")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
