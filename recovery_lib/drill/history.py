@@ -129,7 +129,8 @@ def _fmt(value: Optional[float]) -> str:
 
 def _verdict_counts(drills: list[DrillSummary]) -> str:
     passed = sum(1 for d in drills if d.verdict == "pass")
-    return f"{len(drills)} drills: {passed} passed, {len(drills) - passed} failed"
+    noun = "drill" if len(drills) == 1 else "drills"
+    return f"{len(drills)} {noun}: {passed} passed, {len(drills) - passed} failed"
 
 
 def render_markdown(drills: list[DrillSummary], skipped: Sequence[Skipped] = ()) -> str:
