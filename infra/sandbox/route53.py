@@ -319,11 +319,10 @@ def fleet_healthy(healthy_checkers: int, checkers: int) -> bool:
 
 
 def _next_slot(scheduled: float, interval: float, now: float) -> float:
-    """The checker's next probe time on its own phase, after ``now`` (a late tick skips slots)."""
-    nxt = scheduled + interval
-    if nxt <= now:
-        nxt += ((now - nxt) // interval + 1) * interval
-    return nxt
+    """The checker's next probe: one interval after this one. A probe that ran late (a busy
+    machine at a high time scale) shifts the checker's phase rather than probing again
+    sooner than ``interval``, so probes are never closer than the interval."""
+    return max(scheduled, now) + interval
 
 
 @dataclass
