@@ -286,12 +286,12 @@ def test_default_fleet_probes_out_of_phase_and_flips_on_the_18_percent_rule(flee
     world = fleet_world
     check = world.health_check("primary", interval=10, threshold=2)
     world.records(check)
-    world.evaluator.refresh()
+    world.evaluator.tick()  # t=0: the first checker probes
     state = world.evaluator.get(check)
     assert len(state.checkers) == DEFAULT_CHECKERS == 8
     phases = sorted(c.next_probe_at for c in state.checkers)
     assert len(set(phases)) == 8 and phases[-1] - phases[0] < 10  # spread over one interval
-    for _ in range(8):  # one interval of 1.25 s steps: every checker probes once, healthy
+    for _ in range(7):  # one interval of 1.25 s steps: every checker probes once, healthy
         world.step(1.25)
     assert all(c.last_result is True for c in state.checkers)
     world.apps["primary"].set_up(False)
