@@ -265,3 +265,4 @@ def test_phase_budgets_come_from_the_descriptors_worst_case_failover(tmp_path):
     assert m["phases"]["detection"]["budget_seconds"] == 56 and m["phases"]["dns"]["budget_seconds"] == 60
     assert m["budget"]["detection"] + m["budget"]["dns"] == worst.total_seconds
     assert m["verdict"] == "pass", m["reasons"]
+    assert "Phase budgets: the worst case failover." in (tmp_path / "report" / "report.md").read_text()
