@@ -1,6 +1,6 @@
 """``python -m infra.sandbox up|down|status``: the offline sandbox as a background process.
 
-    up     [--stack dev|dr] [--state DIR] [--time-scale N] [--replication-lag S] [--timeout S]
+    up     [--stack dev|dr] [--state DIR] [--time-scale N] [--replication-lag S] [--launch-delay S] [--timeout S]
            start a detached sandbox process, wait until it is ready, print where it is
     down   [--state DIR] [--timeout S]
            stop it (SIGTERM, then SIGKILL) and check that its ports are closed
@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--time-scale", type=_positive, default=1.0, help="emulated seconds per real second (default 1)")
     up.add_argument("--replication-lag", type=_non_negative, default=0.0,
                     help="emulated seconds before a new object version replicates (default 0)")
+    up.add_argument("--launch-delay", type=_non_negative, default=None, metavar="S",
+                    help="emulated seconds from EC2 launch to InService (default: the group's health check grace period)")
     up.add_argument("--timeout", type=_positive, default=120.0, help="seconds to wait for readiness (default 120)")
     down = sub.add_parser("down", help="stop the sandbox and everything it started")
     down.add_argument("--state", default=DEFAULT_STATE)
@@ -79,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--state", required=True)
     serve.add_argument("--time-scale", type=_positive, required=True)
     serve.add_argument("--replication-lag", type=_non_negative, default=0.0)
+    serve.add_argument("--launch-delay", type=_non_negative, default=None)
     return p
 
 
@@ -139,6 +142,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     log = open(state / LOG_FILE, "ab")
     cmd = [sys.executable, "-m", "infra.sandbox", "_serve", "--stack", args.stack, "--state", str(state),
            "--time-scale", str(args.time_scale), "--replication-lag", str(args.replication_lag)]
+    if args.launch_delay is not None:
+        cmd += ["--launch-delay", str(args.launch_delay)]
     proc = subprocess.Popen(cmd, cwd=str(ROOT), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, close_fds=True)
     log.close()
@@ -236,7 +241,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sandbox = Sandbox(args.stack, args.state, args.time_scale, replication_lag_seconds=args.replication_lag)
+    sandbox = Sandbox(args.stack, args.state, args.time_scale, replication_lag_seconds=args.replication_lag,
+                      launch_delay_seconds=args.launch_delay)
     sandbox.start()
     try:
         while not stop.wait(0.5):

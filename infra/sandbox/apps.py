@@ -9,6 +9,13 @@ is up and its Auto Scaling group has at least one InService instance (an ALB wit
 target answers 503); 503 when the app is down (``mode = "503"``) or the group is empty; and
 with ``mode = "closed"`` nothing listens at all (connection refused).
 
+With a ``target_group`` (:class:`infra.sandbox.target_group.TargetGroupHealth`, attached by
+the sandbox) the failures of the *instances* (``mode = "503"``: the app on them is down, or
+no InService instance) go through the ALB's own health checks first: the stand-in keeps
+serving until the target group marks its target unhealthy, and serves again only after the
+target group's healthy threshold. ``closed`` and ``plain`` break the load balancer itself
+and apply at once.
+
 With ``tls`` (an ``ssl.SSLContext``, see :mod:`infra.sandbox.tls`) the stand-in speaks HTTPS,
 as the load balancer's HTTPS listener does; ``mode = "plain"`` keeps the port open and
 serving but drops TLS (a listener that lost its certificate): a TLS client's handshake fails.
@@ -24,7 +31,10 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    from infra.sandbox.target_group import TargetGroupHealth
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +104,7 @@ class AppStandIn:
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
+        self.target_group: Optional["TargetGroupHealth"] = None
 
     @property
     def url(self) -> str:
@@ -134,6 +145,8 @@ class AppStandIn:
     def set_mode(self, mode: str) -> None:
         if mode not in APP_MODES:
             raise ValueError(f"unknown app mode {mode!r}; use one of {APP_MODES}")
+        if self.target_group is not None:
+            self.target_group.advance()  # checks due before the change saw the old state
         self._mode = mode
         if mode == "closed":
             self._close()
@@ -153,19 +166,33 @@ class AppStandIn:
             self._cached = (time.monotonic(), count)
         return count
 
-    def serving(self) -> tuple[bool, str]:
-        # "plain" only breaks TLS: the app behind it still serves plain HTTP.
-        if self._mode not in ("up", "plain"):
-            return False, f"app is {self._mode}"
+    def target_state(self) -> tuple[bool, str]:
+        """The instances behind the load balancer, as the target group's health check sees them."""
+        if self._mode == "503":
+            return False, "app is 503"
         count = self.in_service()
         if count is not None and count < 1:
             return False, "no InService instance in the Auto Scaling group"
         return True, "ok"
 
+    def serving(self) -> tuple[bool, str]:
+        # "plain" only breaks TLS: the app behind it still serves plain HTTP.
+        if self._mode not in ("up", "plain", "503"):
+            return False, f"app is {self._mode}"
+        if self.target_group is None:
+            return self.target_state()
+        if self.target_group.advance():
+            ok, why = self.target_state()
+            return True, "ok" if ok else f"ok: the target group has not yet marked the target unhealthy ({why})"
+        return False, f"no healthy target in the target group ({self.target_group.last_detail})"
+
     def status(self) -> dict:
         healthy, reason = self.serving() if self._mode != "closed" else (False, "closed")
-        return {"role": self.role, "region": self.region, "url": self.url, "mode": self._mode,
-                "in_service": self.in_service(), "healthy": healthy, "reason": reason}
+        status = {"role": self.role, "region": self.region, "url": self.url, "mode": self._mode,
+                  "in_service": self.in_service(), "healthy": healthy, "reason": reason}
+        if self.target_group is not None:
+            status["target_group"] = self.target_group.as_dict()
+        return status
 
 
 def port_is_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:

@@ -20,8 +20,15 @@ every tick (so a check created, updated — ``Inverted``/``Disabled`` through
 - ``Inverted`` inverts each result; a ``Disabled`` check is always healthy (the
   UpdateHealthCheck reference: "Route 53 considers the status of the health check to always
   be healthy").
-- One checker, not Route 53's fleet with its 18 % rule; CALCULATED and CLOUDWATCH_METRIC
-  checks are listed as ``unevaluated`` and count as healthy.
+- A fleet of ``checkers`` health checkers per check (default :data:`DEFAULT_CHECKERS`, one
+  per default Route 53 health-checking Region, or one per Region in the check's
+  ``Regions``), each with its own phase inside ``RequestInterval`` (checkers "don't
+  coordinate with one another") and its own ``FailureThreshold`` count. The check is healthy
+  while **more than 18 %** of the checkers report healthy (same page: "If more than 18% of
+  health checkers report that an endpoint is healthy, Route 53 considers it healthy. If 18%
+  of health checkers or fewer report that an endpoint is healthy, Route 53 considers it
+  unhealthy."). CALCULATED and CLOUDWATCH_METRIC checks are listed as ``unevaluated`` and
+  count as healthy.
 
 :class:`DnsResolver` answers a failover record name the way Route 53 does: the PRIMARY
 record when its health check is healthy (or it has none), the SECONDARY when the primary is
@@ -46,6 +53,7 @@ from typing import Any, Callable, Optional
 
 
 from infra.sandbox import tls
+from recovery_lib.budget import HEALTHY_FRACTION, PROBE_CONNECT_TIMEOUT_SECONDS, PROBE_RESPONSE_TIMEOUT_SECONDS
 from infra.sandbox.clock import Clock
 from infra.sandbox.periodic import Periodic
 
@@ -55,9 +63,35 @@ STRING_MATCH_BYTES = 5120
 ALIAS_TTL = 60  # an alias to a load balancer takes the ELB record's TTL
 EVALUATED_TYPES = ("HTTP", "HTTP_STR_MATCH", "HTTPS", "HTTPS_STR_MATCH", "TCP")
 TLS_TYPES = ("HTTPS", "HTTPS_STR_MATCH")
+# Route 53's default health-checking Regions (HealthCheckConfig.Regions, Route 53 API
+# Reference, https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html:
+# "If you don't specify any Regions, Route 53 health checkers in all of the default
+# Regions"); the sandbox runs one checker per Region.
+DEFAULT_REGIONS = ("us-east-1", "us-west-1", "us-west-2", "eu-west-1",
+                   "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "sa-east-1")
+DEFAULT_CHECKERS = len(DEFAULT_REGIONS)
+TCP_CONNECT_TIMEOUT_SECONDS = 10  # a TCP check: connection within 10 s (same page)
 
 # fqdn -> (host, port) on loopback, or None when the name does not resolve
 Resolver = Callable[[str], Optional[tuple[str, int]]]
+
+
+@dataclass
+class Checker:
+    """One Route 53 health checker: its own schedule and its own failure-threshold count."""
+
+    region: str
+    next_probe_at: float
+    healthy: bool = True
+    consecutive: int = 0  # results in a row that disagree with ``healthy``
+    last_result: Optional[bool] = None
+    last_probe_at: Optional[float] = None
+    last_detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "healthy": self.healthy, "consecutive": self.consecutive,
+                "last_result": self.last_result, "last_probe_at": self.last_probe_at,
+                "last_detail": self.last_detail, "next_probe_at": self.next_probe_at}
 
 
 @dataclass
@@ -66,13 +100,14 @@ class CheckState:
     config: dict[str, Any]
     healthy: bool = True
     has_data: bool = False
-    consecutive: int = 0  # results in a row that disagree with ``healthy``
-    next_probe_at: float = 0.0
+    consecutive: int = 0  # the most disagreeing results in a row among the checkers
+    next_probe_at: float = 0.0  # the earliest next probe of any checker
     since: float = 0.0  # when ``healthy`` last changed (or the check was first seen)
-    last_result: Optional[bool] = None
+    last_result: Optional[bool] = None  # the latest probe of any checker
     last_detail: str = ""
     last_probe_at: Optional[float] = None
     transitions: list[dict[str, Any]] = field(default_factory=list)
+    checkers: list[Checker] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         cfg = self.config
@@ -95,6 +130,8 @@ class CheckState:
             "last_detail": self.last_detail,
             "last_probe_at": self.last_probe_at,
             "transitions": list(self.transitions),
+            "checkers": [c.as_dict() for c in self.checkers],
+            "healthy_checkers": sum(1 for c in self.checkers if c.healthy),
         }
 
     def status(self) -> bool:
@@ -105,7 +142,12 @@ class CheckState:
 
 class HealthCheckEvaluator:
     def __init__(self, route53: Any, resolver: Resolver, *, clock: Optional[Clock] = None,
-                 tick_seconds: float = 0.05, refresh_seconds: float = 0.0) -> None:
+                 tick_seconds: float = 0.05, refresh_seconds: float = 0.0,
+                 checkers: Optional[int] = None) -> None:
+        if checkers is not None and checkers < 1:
+            raise ValueError(f"checkers must be 1 or more, got {checkers!r}")
+        # None: one checker per Region of the check (its ``Regions``, else Route 53's defaults)
+        self.checkers = checkers
         self.route53 = route53
         self.resolver = resolver
         self.clock = clock or Clock()
@@ -145,9 +187,20 @@ class HealthCheckEvaluator:
             for check_id, config in listed.items():
                 state = self._checks.get(check_id)
                 if state is None:
-                    self._checks[check_id] = CheckState(check_id, config, next_probe_at=now, since=now)
+                    state = self._checks[check_id] = CheckState(check_id, config, next_probe_at=now, since=now)
+                    state.checkers = self._fleet(config, now)
                 else:
                     state.config = config
+
+    def _fleet(self, config: dict[str, Any], now: float) -> list[Checker]:
+        """The checkers of a new check, their first probes spread evenly over one interval
+        (they do not coordinate: each keeps its own phase from then on)."""
+        regions = list(config.get("Regions") or DEFAULT_REGIONS)
+        count = self.checkers or len(regions)
+        names = [regions[k % len(regions)] + (f"#{k // len(regions) + 1}" if k >= len(regions) else "")
+                 for k in range(count)]
+        interval = config.get("RequestInterval", 30)
+        return [Checker(name, next_probe_at=now + k * interval / count) for k, name in enumerate(names)]
 
     def tick(self) -> None:
         """Re-read the checks (every ``refresh_seconds``), probe the ones due, tell the listeners."""
@@ -158,36 +211,49 @@ class HealthCheckEvaluator:
             self._refreshed_at = real_now
         now = self.clock.now()
         with self._lock:
-            due = [s for s in self._checks.values() if now >= s.next_probe_at]
-        transitions = sum(len(s.transitions) for s in due)
-        for state in due:
+            due = [(s, c) for s in self._checks.values() for c in s.checkers if now >= c.next_probe_at]
+        transitions = sum(len(s.transitions) for s in self._checks.values())
+        for state, checker in due:
+            interval = state.config.get("RequestInterval", 30)
             if state.config.get("Disabled") or state.config.get("Type") not in EVALUATED_TYPES:
-                state.next_probe_at = now + state.config.get("RequestInterval", 30)
+                checker.next_probe_at = _next_slot(checker.next_probe_at, interval, now)
                 continue
             ok, detail = self.probe(state.config)
-            self.record(state, ok, detail, now)
-        if refreshed or sum(len(s.transitions) for s in due) != transitions:
+            self.record(state, ok, detail, now, checker)
+        if refreshed or sum(len(s.transitions) for s in self._checks.values()) != transitions:
             for listener in list(self.listeners):
                 listener()
 
-    def record(self, state: CheckState, raw_ok: bool, detail: str, now: float) -> None:
-        """Count one probe result against the failure threshold."""
+    def record(self, state: CheckState, raw_ok: bool, detail: str, now: float,
+               checker: Optional[Checker] = None) -> None:
+        """Count one checker's probe result against the failure threshold, then apply the 18 % rule."""
         with self._lock:
+            if checker is None:  # the earliest-due checker (tests that feed results by hand)
+                checker = min(state.checkers, key=lambda c: c.next_probe_at)
+            interval = state.config.get("RequestInterval", 30)
             result = (not raw_ok) if state.config.get("Inverted") else raw_ok
+            checker.last_result, checker.last_detail, checker.last_probe_at = result, detail, now
+            checker.next_probe_at = _next_slot(checker.next_probe_at, interval, now)
             state.last_result, state.last_detail, state.last_probe_at = result, detail, now
             state.has_data = True
-            state.next_probe_at = now + state.config.get("RequestInterval", 30)
-            if result == state.healthy:
-                state.consecutive = 0
-                return
-            state.consecutive += 1
-            if state.consecutive >= state.config.get("FailureThreshold", 3):
-                state.healthy = result
-                state.consecutive = 0
+            if result == checker.healthy:
+                checker.consecutive = 0
+            else:
+                checker.consecutive += 1
+                if checker.consecutive >= state.config.get("FailureThreshold", 3):
+                    checker.healthy = result
+                    checker.consecutive = 0
+            state.next_probe_at = min(c.next_probe_at for c in state.checkers)
+            state.consecutive = max(c.consecutive for c in state.checkers)
+            healthy_count = sum(1 for c in state.checkers if c.healthy)
+            healthy = fleet_healthy(healthy_count, len(state.checkers))
+            if healthy != state.healthy:
+                state.healthy = healthy
                 state.since = now
-                state.transitions.append({"at": now, "healthy": result, "detail": detail})
-                logger.info("health check %s is now %s at %.1f s (%s)", state.id,
-                            "healthy" if result else "UNHEALTHY", now, detail)
+                state.transitions.append({"at": now, "healthy": healthy, "detail": detail,
+                                          "healthy_checkers": healthy_count, "checkers": len(state.checkers)})
+                logger.info("health check %s is now %s at %.1f s: %d of %d checkers healthy (%s)", state.id,
+                            "healthy" if healthy else "UNHEALTHY", now, healthy_count, len(state.checkers), detail)
 
     def probe(self, config: dict[str, Any]) -> tuple[bool, str]:
         fqdn = config.get("FullyQualifiedDomainName") or config.get("IPAddress") or ""
@@ -196,7 +262,7 @@ class HealthCheckEvaluator:
             return False, f"{fqdn} does not resolve in the sandbox"
         host, port = target
         kind = config["Type"]
-        connect_timeout = self.clock.real(10 if kind == "TCP" else 4)
+        connect_timeout = self.clock.real(TCP_CONNECT_TIMEOUT_SECONDS if kind == "TCP" else PROBE_CONNECT_TIMEOUT_SECONDS)
         try:
             sock = socket.create_connection((host, port), timeout=max(connect_timeout, 0.05))
         except OSError as exc:
@@ -204,7 +270,7 @@ class HealthCheckEvaluator:
         if kind == "TCP":
             sock.close()
             return True, "TCP connect ok"
-        answer_timeout = max(self.clock.real(2), 0.05)
+        answer_timeout = max(self.clock.real(PROBE_RESPONSE_TIMEOUT_SECONDS), 0.05)
         if kind in TLS_TYPES:
             sock.settimeout(answer_timeout)
             sni = fqdn if config.get("EnableSNI") else None
@@ -244,6 +310,19 @@ class HealthCheckEvaluator:
     def status(self) -> list[dict[str, Any]]:
         with self._lock:
             return [s.as_dict() for s in self._checks.values()]
+
+
+def fleet_healthy(healthy_checkers: int, checkers: int) -> bool:
+    """Route 53's 18 % rule: healthy while MORE than 18 % of the checkers report healthy
+    (integer percent, so 9 of 50 (exactly 18 %) is unhealthy)."""
+    return healthy_checkers * 100 > round(HEALTHY_FRACTION * 100) * checkers
+
+
+def _next_slot(scheduled: float, interval: float, now: float) -> float:
+    """The checker's next probe: one interval after this one. A probe that ran late (a busy
+    machine at a high time scale) shifts the checker's phase rather than probing again
+    sooner than ``interval``, so probes are never closer than the interval."""
+    return max(scheduled, now) + interval
 
 
 @dataclass

@@ -41,10 +41,17 @@ from infra.sandbox.control import ControlServer
 from infra.sandbox.fault_proxy import FaultProxy
 from infra.sandbox.replication import ReplicationEmulator
 from infra.sandbox.route53 import DnsResolver, HealthCheckEvaluator
+from infra.sandbox.target_group import TargetGroupHealth
 
 logger = logging.getLogger(__name__)
 
 ROLES = ("primary", "secondary")
+# EC2 Auto Scaling User Guide, "Set the health check grace period for an Auto Scaling group",
+# https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html: the grace
+# period covers a new instance that is "still initializing" after it enters InService; "In the
+# console, by default, the health check grace period is 300 seconds". The sandbox's launch
+# delay is the group's own grace period (the program sets it), this when the group has none.
+CONSOLE_GRACE_PERIOD_SECONDS = 300
 NAMESPACE = "dr-platform"
 
 
@@ -64,9 +71,23 @@ class Sandbox:
         replication_lag_seconds: float = 0.0,
         config_overrides: Optional[Mapping[str, Any]] = None,
         control_port: int = 0,
+        launch_delay_seconds: Optional[float] = None,
+        health_checkers: Optional[int] = None,
+        target_groups: bool = True,
     ) -> None:
         if not time_scale > 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
+        if launch_delay_seconds is not None and not launch_delay_seconds >= 0:
+            raise ValueError(f"launch_delay_seconds must be 0 or more emulated seconds, got {launch_delay_seconds!r}")
+        if health_checkers is not None and health_checkers < 1:
+            raise ValueError(f"health_checkers must be 1 or more, got {health_checkers!r}")
+        # Fidelity, all on by default (see the README, "How each part works"): EC2 launch to
+        # InService (None: the group's HealthCheckGracePeriod), Route 53's checker fleet
+        # (None: one per default Region) and the ALB target groups' own health checks.
+        self.launch_delay_seconds = launch_delay_seconds
+        self.health_checkers = health_checkers
+        self.target_groups = target_groups
+        self._ready_at: dict[str, float] = {}  # instance id -> emulated time it is InService and initialised
         self.stack = stack
         self.state_dir = Path(state_dir)
         self.clock = Clock(time_scale)
@@ -170,7 +191,14 @@ class Sandbox:
                                          in_service=self._in_service_counter(role, asg_name)).start()
 
         self.clock = Clock(self.time_scale)  # emulated time starts when the sandbox is deployed
-        self.health = HealthCheckEvaluator(self.client("route53"), self.resolve_name, clock=self.clock)
+        for role in ROLES:  # the deployed instances are in service already
+            for instance in self._group_instances(role):
+                self._ready_at[instance] = float("-inf")
+            if self.target_groups and role in self.lb_names:
+                self.apps[role].target_group = TargetGroupHealth(self.clock, self.apps[role].target_state,
+                                                                 name=f"{role} target group")
+        self.health = HealthCheckEvaluator(self.client("route53"), self.resolve_name, clock=self.clock,
+                                           checkers=self.health_checkers)
         self.dns = DnsResolver(self.client("route53"), self.health, clock=self.clock,
                                target_healthy=self._target_healthy)
         if self.platform.get("dns"):
@@ -239,12 +267,41 @@ class Sandbox:
     # -- wiring -------------------------------------------------------------------------------
     def _in_service_counter(self, role: str, asg_name: str):
         def count() -> int:
-            groups = self.client("autoscaling", self.region(role)).describe_auto_scaling_groups(
-                AutoScalingGroupNames=[asg_name])["AutoScalingGroups"]
-            if not groups:
-                return 0
-            return sum(1 for i in groups[0].get("Instances", []) if i.get("LifecycleState") == "InService")
+            return self._instances(role)[0]
         return count
+
+    def _group(self, role: str) -> Optional[dict[str, Any]]:
+        name = self.platform["regions"][role]["asg_name"]
+        groups = self.client("autoscaling", self.region(role)).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        return groups[0] if groups else None
+
+    def _group_instances(self, role: str, group: Optional[dict[str, Any]] = None) -> list[str]:
+        group = group if group is not None else self._group(role)
+        return [i["InstanceId"] for i in (group or {}).get("Instances", []) if i.get("LifecycleState") == "InService"]
+
+    def launch_delay(self, role: str, group: Optional[dict[str, Any]] = None) -> float:
+        """Emulated seconds from launch to a usable InService instance (moto's are InService at once)."""
+        if self.launch_delay_seconds is not None:
+            return float(self.launch_delay_seconds)
+        group = group if group is not None else self._group(role)
+        grace = (group or {}).get("HealthCheckGracePeriod") or 0
+        return float(grace if grace > 0 else CONSOLE_GRACE_PERIOD_SECONDS)
+
+    def _instances(self, role: str) -> tuple[int, int]:
+        """(instances in service, instances still launching); a new instance is stamped the
+        first time the sandbox sees it (``scale`` looks right after SetDesiredCapacity)."""
+        group = self._group(role)
+        if group is None:
+            return 0, 0
+        now, delay = self.clock.now(), self.launch_delay(role, group)
+        ready = pending = 0
+        for instance in self._group_instances(role, group):
+            if self._ready_at.setdefault(instance, now + delay) <= now:
+                ready += 1
+            else:
+                pending += 1
+        return ready, pending
 
     def resolve_name(self, fqdn: str) -> Optional[tuple[str, int]]:
         """A load balancer's DNS name -> its region's app stand-in (what the health checker probes)."""
@@ -327,20 +384,21 @@ class Sandbox:
         self._role(role)
         name = self.platform["regions"][role]["asg_name"]
         autoscaling = self.client("autoscaling", self.region(role))
+        if role in self.apps and self.apps[role].target_group is not None:
+            self.apps[role].target_group.advance()  # checks due before the change saw the old group
         autoscaling.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=int(desired))
-        return self.asg(role)
+        return self.asg(role)  # stamps the launch time of the new instances
 
     def asg(self, role: str) -> dict[str, Any]:
         self._role(role)
         name = self.platform["regions"][role]["asg_name"]
-        groups = self.client("autoscaling", self.region(role)).describe_auto_scaling_groups(
-            AutoScalingGroupNames=[name])["AutoScalingGroups"]
-        if not groups:
+        group = self._group(role)
+        if group is None:
             return {"name": name, "exists": False}
-        group = groups[0]
+        in_service, launching = self._instances(role)
         return {"name": name, "exists": True, "min": group["MinSize"], "max": group["MaxSize"],
-                "desired": group["DesiredCapacity"],
-                "in_service": sum(1 for i in group.get("Instances", []) if i.get("LifecycleState") == "InService")}
+                "desired": group["DesiredCapacity"], "in_service": in_service, "launching": launching,
+                "launch_delay_seconds": self.launch_delay(role, group)}
 
     def reset_faults(self) -> None:
         for role in ROLES:

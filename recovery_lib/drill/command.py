@@ -159,6 +159,9 @@ def run(ctx: Any) -> int:
         rto = "—" if m["rto_seconds"] is None else f"{m['rto_seconds']:.1f} s"
         rpo = "—" if m["rpo_seconds"] is None else f"{m['rpo_seconds']:.1f} s"
         yield f"  RTO {rto} (target {m['targets']['rto_seconds']} s), RPO {rpo} (target {m['targets']['rpo_seconds']} s), {m['time_unit']}"
+        budget = m.get("budget") or {}
+        if budget.get("basis"):
+            yield f"  budget ({budget['basis']} failover): detection {budget['detection']} s + dns {budget['dns']} s"
         for phase, data in m["phases"].items():
             seconds = "—" if data["seconds"] is None else f"{data['seconds']:.1f} s"
             yield f"  {phase:<10} {seconds:>9}  budget {data['budget_seconds']:.0f} s"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from recovery_lib.budget import FailoverBudget
+from recovery_lib.budget import FailoverBudget, failover_budget
 
 PHASES = ("detection", "dns", "compute", "data")
 
@@ -66,6 +66,34 @@ def rto_seconds(obs: Observations) -> Optional[float]:
     return round(max(ends) - obs.fault_at, 3)  # type: ignore[type-var]
 
 
+def drill_budget(dns: Optional[dict[str, Any]], *, scale_up_seconds: int) -> tuple[FailoverBudget, str]:
+    """The budget a drill is judged against, and its basis (``"worst case"``/``"best case"``).
+
+    The descriptor's ``dns.worst_case_failover_seconds`` when it has one (the upper bound
+    the platform commits to: target group, uncoordinated checkers, probe timeouts, TTL and
+    stale caches; :func:`recovery_lib.budget.worst_case_failover`), split into the detection
+    and DNS phases by its ``worst_case_failover_parts`` (``ttl`` + ``stale_cache`` are the DNS
+    phase, the rest detection) or, without parts, with the best-case DNS share. Otherwise the
+    best case (``estimated_failover_seconds``' arithmetic). Compute is the plan's scale-up.
+    """
+    if not dns:
+        return failover_budget(request_interval=10, failure_threshold=1, ttl=0,
+                               scale_up_seconds=scale_up_seconds), "best case"
+    best = failover_budget(request_interval=dns["request_interval"], failure_threshold=dns["failure_threshold"],
+                           ttl=dns["ttl"], alias=False, scale_up_seconds=scale_up_seconds)
+    worst = dns.get("worst_case_failover_seconds")
+    if worst is None:
+        return best, "best case"
+    parts = dns.get("worst_case_failover_parts") or {}
+    if "ttl" in parts:
+        dns_seconds = int(parts["ttl"]) + int(parts.get("stale_cache", 0))
+    else:
+        dns_seconds = best.dns_seconds
+    dns_seconds = min(dns_seconds, int(worst))
+    return FailoverBudget(detection_seconds=int(worst) - dns_seconds, dns_seconds=dns_seconds,
+                          compute_seconds=scale_up_seconds), "worst case"
+
+
 def phase_budgets(budget: FailoverBudget, rto_target: int) -> dict[str, Optional[float]]:
     """Budget per phase: detection and DNS from Route 53's settings, compute from the plan,
     data whatever the RTO target leaves (never negative)."""
@@ -107,6 +135,7 @@ def measurements(
     rpo_target: int,
     failures: list[str],
     time_scale: float,
+    budget_basis: str = "best case",
 ) -> dict[str, Any]:
     outcome, reasons = verdict(obs, rto_target=rto_target, rpo_target=rpo_target, failures=failures)
     durations = phase_durations(obs)
@@ -129,7 +158,7 @@ def measurements(
             }
             for phase in PHASES
         },
-        "budget": {**budget.as_dict(), "rto_target": rto_target},
+        "budget": {**budget.as_dict(), "rto_target": rto_target, "basis": budget_basis},
         "targets": {"rto_seconds": rto_target, "rpo_seconds": rpo_target},
         "fault_at": obs.fault_at,
         "time_scale": time_scale,

@@ -60,6 +60,8 @@ def render_markdown(journal: dict[str, Any]) -> str:
         f"| RPO | {_fmt(m.get('rpo_seconds'))} | {m.get('targets', {}).get('rpo_seconds')} s |",
         f"| canary checkpoints lost | {(m.get('canary') or {}).get('lost', '—')} | |",
         "",
+        f"Phase budgets: the {(m.get('budget') or {}).get('basis', 'best case')} failover.",
+        "",
         "| phase | measured | budget | within budget |",
         "|---|---|---|---|",
     ]
@@ -178,6 +180,8 @@ def render_html_tables(journal: dict[str, Any]) -> str:
         phase_rows.append([phase, _fmt(data.get("seconds")), _fmt(data.get("budget_seconds")),
                            "—" if within is None else ("yes" if within else "no")])
     phases = _html_table("phases", ["phase", "measured", "budget", "within budget"], phase_rows)
+    basis = html.escape(str((m.get("budget") or {}).get("basis", "best case")))
+    phases = f"<p>Phase budgets: the {basis} failover.</p>\n{phases}"
     steps = _html_table("steps", ["step", "status", "duration"], [
         [step["activity"]["name"], step["status"], f"{step.get('duration', 0):.2f} s"] for step in journal.get("run", [])
     ])

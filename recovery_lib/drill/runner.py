@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from recovery_lib.budget import failover_budget
 from recovery_lib.drill import measure, readiness, report
 from recovery_lib.drill.adapters.base import FaultAdapter
 from recovery_lib.drill.plan import DrillPlan, Fault
@@ -516,10 +515,11 @@ class Drill:
     def _finish(self, wall_start: float) -> None:
         if any(r["status"] != "reverted" for r in self.journal["injections"]):
             self.journal["deviated"] = True
-        budget = self._budget()
+        budget, basis = self._budget()
         self.journal["measurements"] = measure.measurements(
             self.obs,
             budget=budget,
+            budget_basis=basis,
             rto_target=self.rto_target,
             rpo_target=self.rpo_target,
             failures=self.failures,
@@ -533,13 +533,8 @@ class Drill:
         report.write_reports(self.report_dir, self.journal)
 
     def _budget(self):
-        dns = self.descriptor.get("dns")
-        if dns:
-            return failover_budget(
-                request_interval=dns["request_interval"], failure_threshold=dns["failure_threshold"],
-                ttl=dns["ttl"], alias=False, scale_up_seconds=self.plan.scale_up_seconds,
-            )
-        return failover_budget(request_interval=10, failure_threshold=1, ttl=0, scale_up_seconds=self.plan.scale_up_seconds)
+        """The worst-case failover figure when the descriptor has it (see :func:`measure.drill_budget`)."""
+        return measure.drill_budget(self.descriptor.get("dns"), scale_up_seconds=self.plan.scale_up_seconds)
 
     # -- signals -----------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:

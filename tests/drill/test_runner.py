@@ -247,3 +247,22 @@ def test_the_journal_records_that_a_lagging_pause_flatters_the_rpo(tmp_path):
     assert saved["expectations"] == journal["expectations"]
     plain, _ = run_drill(World(), tmp_path / "plain")
     assert plain["expectations"] == []
+
+
+def test_phase_budgets_come_from_the_descriptors_worst_case_failover(tmp_path):
+    """Mutation: the runner's ``_budget`` back on the best case (``failover_budget``: 30 s
+    detection, 30 s DNS, basis "best case") fails this test."""
+    from recovery_lib.budget import worst_case_failover
+
+    world = World()
+    worst = worst_case_failover(request_interval=10, failure_threshold=3, ttl=30,
+                                target_group_interval=10, target_group_unhealthy_threshold=2)
+    world.descriptor["dns"].update(worst_case_failover_seconds=worst.total_seconds,
+                                   worst_case_failover_parts=worst.as_dict())
+    journal, _ = run_drill(world, tmp_path)
+    m = journal["measurements"]
+    assert m["budget"]["basis"] == "worst case"
+    assert m["phases"]["detection"]["budget_seconds"] == 56 and m["phases"]["dns"]["budget_seconds"] == 60
+    assert m["budget"]["detection"] + m["budget"]["dns"] == worst.total_seconds
+    assert m["verdict"] == "pass", m["reasons"]
+    assert "Phase budgets: the worst case failover." in (tmp_path / "report" / "report.md").read_text()

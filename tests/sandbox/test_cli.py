@@ -80,6 +80,7 @@ def test_up_status_down(state):
     (["up", "--stack", "nope"], "no stack file Pulumi.nope.yaml"),
     (["up", "--time-scale", "0"], "--time-scale: must be > 0"),
     (["up", "--time-scale", "fast"], "--time-scale: must be a number"),
+    (["up", "--launch-delay", "-1"], "--launch-delay: must be >= 0, got '-1'"),
     (["sideways"], "invalid choice"),
 ])
 def test_bad_arguments_exit_2_with_a_message(args, message, tmp_path):

@@ -340,31 +340,56 @@ def test_control_api_pauses_and_resumes_replication(sandbox):
 
 
 def test_control_api_scales_the_standby_and_the_app_follows(sandbox):
+    """Scale-in empties the group at once; a new instance is InService only after the launch
+    delay (the group's HealthCheckGracePeriod, set by the program), measured on the emulated
+    clock (EC2 Auto Scaling User Guide, "Set the health check grace period for an Auto
+    Scaling group", https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html)."""
+    standby = sandbox.platform["capacity"]["standby"]
+    grace = sandbox.client("autoscaling", sandbox.region("secondary")).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[sandbox.platform["regions"]["secondary"]["asg_name"]])["AutoScalingGroups"][0][
+        "HealthCheckGracePeriod"]
     try:
         assert control(sandbox, "POST", "/asg/secondary", {"desired": 0})[1]["desired"] == 0
         assert wait_for(lambda: control(sandbox, "GET", "/apps")[1]["secondary"]["healthy"] is False)
         assert control(sandbox, "POST", "/asg/secondary", {"desired": -1})[0] == 400
     finally:
-        control(sandbox, "POST", "/asg/secondary", {"desired": sandbox.platform["capacity"]["standby"]})
-    if sandbox.platform["capacity"]["standby"] > 0:
-        assert wait_for(lambda: control(sandbox, "GET", "/apps")[1]["secondary"]["healthy"] is True)
+        scaled = control(sandbox, "POST", "/asg/secondary", {"desired": standby})[1]
+    if standby > 0:
+        assert grace > 0 and scaled["launch_delay_seconds"] == grace
+        asked_at = control(sandbox, "GET", "/time")[1]["now"]
+        assert scaled["in_service"] + scaled["launching"] == standby
+        assert wait_for(lambda: control(sandbox, "GET", "/asg/secondary")[1]["in_service"] == standby, timeout=60)
+        ready_at = control(sandbox, "GET", "/time")[1]["now"]
+        assert wait_for(lambda: control(sandbox, "GET", "/apps")[1]["secondary"]["healthy"] is True, timeout=60)
+        # launched by this call (moto made it InService at once): not in service before the
+        # grace period; ``asked_at`` is read after the scale call, so ready_at - asked_at may
+        # fall short of the delay by that one request (bounded by 5 emulated seconds here)
+        assert scaled["launching"] == standby and scaled["in_service"] == 0
+        assert ready_at - asked_at >= grace - 5
 
 
-def test_app_down_fails_dns_over_on_the_threshold_th_failed_probe_and_back(sandbox):
+def test_app_down_fails_dns_over_through_the_target_group_and_the_checker_fleet_and_back(sandbox):
     """Detection and the DNS switch, checked against the sandbox's own events in emulated
-    seconds, not against wall-clock windows.
+    seconds, not against wall-clock windows (at time scale 50 a 0.2 s stall of a busy
+    machine is 10 emulated seconds, so "budget ± one interval" windows flaked under load).
 
-    At time scale 50 a 0.2 s stall of a busy machine is 10 emulated seconds, so the former
-    "budget ± one interval" windows (detection measured 22.9-30.7 s against 40, DNS up to
-    60.6 s against 70) flaked under load. What cannot move with load is asserted instead:
-    the health check flips on a probe, never before ``(threshold - 1) x interval`` after the
-    fault, after only failed probes each counted below the threshold, with probes never
-    closer than the interval; the caching resolver answers SECONDARY no earlier than the
-    flip and the expiry of the PRIMARY answer it held, and no later than the first resolve
-    after both (Route 53 Developer Guide, "How Amazon Route 53 determines whether a health
-    check is healthy" and "Active-passive failover":
+    The app on the instances dies; the ALB stays. What cannot move with load is asserted:
+    the target group marks its target unhealthy on a check, never before
+    ``(unhealthy threshold - 1) x interval`` after the fault (Elastic Load Balancing, "Health
+    checks for Application Load Balancer target groups",
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html);
+    only then do Route 53's checkers see failures, and each needs ``threshold`` failed probes
+    ``interval`` apart, so the health check flips no earlier than ``(threshold - 1) x interval``
+    after the target group, on the probe that leaves 18 % or fewer of the 8 checkers healthy;
+    every checker keeps its own schedule (probes never closer than the interval); the caching
+    resolver answers SECONDARY no earlier than the flip and the expiry of the PRIMARY answer
+    it held, and no later than the first resolve after both (Route 53 Developer Guide, "How
+    Amazon Route 53 determines whether a health check is healthy":
     https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html).
     """
+    from infra.failover_budget import TARGET_GROUP_INTERVAL_SECONDS, TARGET_GROUP_UNHEALTHY_THRESHOLD
+    from infra.sandbox.route53 import DEFAULT_CHECKERS
+
     dns = sandbox.platform["dns"]
     if dns is None:
         status, body = control(sandbox, "POST", "/faults/health-check", {"inverted": True})
@@ -379,34 +404,44 @@ def test_app_down_fails_dns_over_on_the_threshold_th_failed_probe_and_back(sandb
 
     assert control(sandbox, "GET", f"/dns/{record}")[1]["answer"] == "PRIMARY"
     # A fresh sandbox's first probes can fail while the app stand-in starts; failures right
-    # before the fault count toward the threshold (as on Route 53), so start from a passed probe.
-    assert wait_for(lambda: (c := check())["last_result"] is True and c["consecutive"] == 0 and c["healthy"],
-                    timeout=120)
+    # before the fault count toward the threshold (as on Route 53), so start once every
+    # checker's last probe passed.
+    assert wait_for(lambda: (c := check())["healthy"] and c["consecutive"] == 0
+                    and all(k["last_result"] is True for k in c["checkers"]), timeout=120)
+    assert len(check()["checkers"]) == DEFAULT_CHECKERS
     started = control(sandbox, "POST", "/faults/app/primary", {"up": False})[1]["at"]
-    probes: dict[float, tuple[Any, int, bool]] = {}  # probe time -> (result, consecutive, healthy) when first seen
+    probes: dict[tuple[str, float], bool] = {}  # (checker, probe time) -> result, when first seen
     answers: list[dict[str, Any]] = []
 
     def switched() -> bool:
-        state = check()
-        if state["last_probe_at"] is not None and state["last_probe_at"] >= started:
-            probes.setdefault(state["last_probe_at"], (state["last_result"], state["consecutive"], state["healthy"]))
+        for k in check()["checkers"]:
+            if k["last_probe_at"] is not None and k["last_probe_at"] >= started:
+                probes.setdefault((k["region"], k["last_probe_at"]), k["last_result"])
         answers.append(control(sandbox, "GET", f"/dns/{record}")[1])
         return answers[-1]["answer"] == "SECONDARY"
 
     try:
         assert wait_for(switched, timeout=120), "DNS never answered SECONDARY"
-        flips = [t for t in check()["transitions"] if t["at"] >= started]
+        state = check()
+        flips = [t for t in state["transitions"] if t["at"] >= started]
         assert [t["healthy"] for t in flips] == [False], flips
         detected = flips[0]["at"]
-        # not early: `threshold` failed probes, `interval` apart, the first one after the fault
-        assert detected - started >= (threshold - 1) * interval
-        times = sorted(probes)
-        assert all(b - a >= interval - 1e-6 for a, b in zip(times, times[1:])), times
-        # on the threshold-th failure, not later: every probe seen before the flip failed and
-        # had been counted below the threshold while the check was still healthy
-        before = [probes[t] for t in times if t < detected]
-        assert all(result is False and healthy is True and consecutive < threshold
-                   for result, consecutive, healthy in before), before
+        # the 18 % rule: 18 % or fewer of the checkers still said healthy at the flip
+        assert flips[0]["checkers"] == DEFAULT_CHECKERS
+        assert flips[0]["healthy_checkers"] * 100 <= 18 * flips[0]["checkers"], flips[0]
+        # the target group first: its flip, then Route 53's, each not early
+        group = control(sandbox, "GET", "/apps")[1]["primary"]["target_group"]
+        group_flips = [t for t in group["transitions"] if t["at"] >= started]
+        assert [t["healthy"] for t in group_flips] == [False], group_flips
+        group_down = group_flips[0]["at"]
+        assert group_down - started >= (TARGET_GROUP_UNHEALTHY_THRESHOLD - 1) * TARGET_GROUP_INTERVAL_SECONDS
+        assert detected - group_down >= (threshold - 1) * interval
+        # no probe failed before the target group flipped (the ALB still served the instances)
+        assert all(result is True for (_, at), result in probes.items() if at < group_down - 1e-6), probes
+        # each checker on its own schedule: its probes never closer than the interval
+        for region in {r for r, _ in probes}:
+            times = sorted(at for r, at in probes if r == region)
+            assert all(b - a >= interval - 1e-6 for a, b in zip(times, times[1:])), (region, times)
         switch, held = answers[-1], answers[-2]
         assert held["answer"] == "PRIMARY"
         # not early: after the flip, and after the PRIMARY answer the resolver held expired

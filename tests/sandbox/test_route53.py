@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -19,12 +20,14 @@ from .conftest import unique
 class World:
     """A zone, a primary and a secondary app, a health check per app, PRIMARY/SECONDARY records."""
 
-    def __init__(self, route53, primary: AppStandIn, secondary: AppStandIn) -> None:
+    def __init__(self, route53, primary: AppStandIn, secondary: AppStandIn, *, checkers: Optional[int] = 1) -> None:
         self.route53 = route53
         self.clock = ManualClock()
         self.apps = {"primary": primary, "secondary": secondary}
         self.names = {role: f"{unique(role)}.elb.test" for role in self.apps}
-        self.evaluator = HealthCheckEvaluator(route53, self.resolve, clock=self.clock)
+        # One checker unless a test is about the fleet: each probe then decides the status,
+        # which keeps the threshold arithmetic of these tests exact.
+        self.evaluator = HealthCheckEvaluator(route53, self.resolve, clock=self.clock, checkers=checkers)
         self.dns = DnsResolver(route53, self.evaluator, clock=self.clock)
         self.zone_name = f"{unique('zone')}.test"
         self.zone_id = route53.create_hosted_zone(Name=self.zone_name, CallerReference=str(uuid.uuid4()))["HostedZone"]["Id"]
@@ -97,7 +100,8 @@ def test_status_changes_after_threshold_consecutive_results(world):
     world.step(10)
     assert world.healthy(check) is False
     state = world.evaluator.get(check)
-    assert state.since == 60 and state.transitions[-1] == {"at": 60, "healthy": False, "detail": "HTTP 503"}
+    assert state.since == 60 and state.transitions[-1] == {"at": 60, "healthy": False, "detail": "HTTP 503",
+                                                          "healthy_checkers": 0, "checkers": 1}
     world.apps["primary"].set_up(True)
     world.step(10)
     world.step(10)
@@ -243,3 +247,99 @@ def test_https_check_goes_unhealthy_when_the_endpoint_stops_answering_tls(tls_wo
     for _ in range(3):
         tls_world.step(10)
     assert tls_world.healthy(check) is True
+
+
+# -- the checker fleet and the 18 % rule -----------------------------------------------------------
+# Route 53 Developer Guide, "How Amazon Route 53 determines whether a health check is healthy",
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/dns-failover-determining-health-of-endpoints.html:
+# checkers in different locations "don't coordinate with one another"; "If more than 18% of
+# health checkers report that an endpoint is healthy, Route 53 considers it healthy. If 18% of
+# health checkers or fewer report that an endpoint is healthy, Route 53 considers it unhealthy."
+
+
+def test_the_18_percent_rule_at_its_boundary():
+    from infra.sandbox.route53 import fleet_healthy
+
+    assert fleet_healthy(10, 50) is True  # 20 %
+    assert fleet_healthy(9, 50) is False  # exactly 18 %: "18% ... or fewer" is unhealthy
+    assert fleet_healthy(2, 8) is True and fleet_healthy(1, 8) is False
+    assert fleet_healthy(1, 1) is True and fleet_healthy(0, 1) is False
+
+
+@pytest.fixture
+def fleet_world(client) -> Iterator[World]:
+    primary = AppStandIn("primary", "us-east-1").start()
+    secondary = AppStandIn("secondary", "us-west-2").start()
+    try:
+        yield World(client("route53"), primary, secondary, checkers=None)  # the default fleet
+    finally:
+        primary.stop()
+        secondary.stop()
+
+
+def test_default_fleet_probes_out_of_phase_and_flips_on_the_18_percent_rule(fleet_world):
+    """Eight checkers (Route 53's default Regions), each on its own phase and its own
+    failure-threshold count: the check stays healthy while more than 18 % of them (2 of 8)
+    still say healthy and turns unhealthy on the probe that leaves 1 of 8."""
+    from infra.sandbox.route53 import DEFAULT_CHECKERS
+
+    world = fleet_world
+    check = world.health_check("primary", interval=10, threshold=2)
+    world.records(check)
+    world.evaluator.tick()  # t=0: the first checker probes
+    state = world.evaluator.get(check)
+    assert len(state.checkers) == DEFAULT_CHECKERS == 8
+    phases = sorted(c.next_probe_at for c in state.checkers)
+    assert len(set(phases)) == 8 and phases[-1] - phases[0] < 10  # spread over one interval
+    for _ in range(7):  # one interval of 1.25 s steps: every checker probes once, healthy
+        world.step(1.25)
+    assert all(c.last_result is True for c in state.checkers)
+    world.apps["primary"].set_up(False)
+    fault_at = world.clock.now()
+    seen: list[tuple[float, int, bool]] = []
+    while world.healthy(check) and world.clock.now() < fault_at + 60:
+        world.step(1.25)
+        seen.append((world.clock.now(), sum(c.healthy for c in state.checkers), world.healthy(check)))
+    flip = state.transitions[-1]
+    assert flip["healthy"] is False and flip["healthy_checkers"] == 1 and flip["checkers"] == 8
+    # healthy all along while 2 or more checkers still said healthy
+    assert all(healthy for _, count, healthy in seen[:-1]) and all(count >= 2 for _, count, _ in seen[:-1])
+    # each checker needs `threshold` failed probes `interval` apart: not before one interval after the fault
+    assert flip["at"] - fault_at >= 10
+    # the 18 % rule, not the slowest checker: one checker still said healthy at the flip
+    assert sum(c.healthy for c in state.checkers) == 1
+    assert world.dns.authoritative(world.record)["answer"] == "SECONDARY"
+    # probes land at distinct times (no coordination), several per interval
+    probe_times = {c.last_probe_at for c in state.checkers}
+    assert len(probe_times) == 8
+
+
+def test_regions_of_a_check_set_its_fleet(fleet_world):
+    check = fleet_world.health_check("primary", Regions=["us-east-1", "eu-west-1", "ap-southeast-1"])
+    fleet_world.evaluator.refresh()
+    assert [c.region for c in fleet_world.evaluator.get(check).checkers] == ["us-east-1", "eu-west-1", "ap-southeast-1"]
+    assert fleet_world.evaluator.get(check).as_dict()["healthy_checkers"] == 3
+
+
+def test_a_probe_fails_when_the_endpoint_does_not_answer_within_the_response_timeout(world):
+    """An HTTP probe needs a 2xx/3xx within 2 s of connecting (same page). A listener that
+    accepts (the kernel completes the handshake from its backlog) but never answers fails the
+    probe on the response timeout, not by hanging the evaluator."""
+    from recovery_lib.budget import PROBE_RESPONSE_TIMEOUT_SECONDS
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        world.apps["primary"].port = silent.getsockname()[1]  # the resolver now points at the silent port
+        check = world.health_check("primary", threshold=1)
+        started = time.monotonic()
+        world.evaluator.tick()
+        elapsed = time.monotonic() - started
+        state = world.evaluator.get(check)
+        assert state.last_result is False and "timed out" in state.last_detail, state.last_detail
+        assert world.healthy(check) is False
+        # the evaluator gave up on the timeout (a ManualClock runs at scale 1), it did not hang
+        assert elapsed >= PROBE_RESPONSE_TIMEOUT_SECONDS * 0.9
+    finally:
+        silent.close()
