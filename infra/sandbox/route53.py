@@ -218,8 +218,9 @@ class HealthCheckEvaluator:
             if state.config.get("Disabled") or state.config.get("Type") not in EVALUATED_TYPES:
                 checker.next_probe_at = _next_slot(checker.next_probe_at, interval, now)
                 continue
+            started = self.clock.now()  # each probe stamped when it starts, not when the tick did
             ok, detail = self.probe(state.config)
-            self.record(state, ok, detail, now, checker)
+            self.record(state, ok, detail, started, checker)
         if refreshed or sum(len(s.transitions) for s in self._checks.values()) != transitions:
             for listener in list(self.listeners):
                 listener()
