@@ -1,7 +1,7 @@
 """dr-platform: replicated checkpoint storage, DNS failover and standby compute in two regions.
 
 This file only reads and validates config, wires the components and exports. Everything
-else lives in one module per concept (see README: Architecture).
+else lives in one module per concept (see docs/platform.md).
 """
 
 from __future__ import annotations

@@ -354,7 +354,7 @@ def parse_config(
         )
     missing = sorted(k for k in KNOWN_KEYS - _OPTIONAL_KEYS if raw.get(k) in (None, ""))
     if missing:
-        raise ConfigError(f"missing config key(s) {', '.join(_key(k) for k in missing)} (see README: Configuration)")
+        raise ConfigError(f"missing config key(s) {', '.join(_key(k) for k in missing)} (see docs/configuration.md)")
 
     primary = _region("aws:region", primary_region)
     secondary = _region(_key("secondaryRegion"), raw["secondaryRegion"])

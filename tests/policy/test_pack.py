@@ -80,8 +80,8 @@ def test_pulumi_policy_yaml_declares_a_python_pack():
     assert (POLICY_DIR / spec["runtime"]["options"]["virtualenv"]).resolve() == POLICY_DIR.parents[1] / ".venv"
 
 
-def test_readme_lists_every_rule_with_its_ids():
-    readme = (POLICY_DIR.parents[1] / "README.md").read_text()
+def test_docs_list_every_rule_with_its_ids():
+    readme = (POLICY_DIR.parents[1] / "docs" / "policy-pack.md").read_text()
     assert "pulumi preview --policy-pack infra/policy" in readme
     for name, (_, ids) in EXPECTED.items():
         line = next((l for l in readme.splitlines() if f"`{name}`" in l), None)
