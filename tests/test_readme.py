@@ -22,12 +22,14 @@ Conventions (stated for readers in docs/testing.md, "How the examples are tested
 
 Across all files: every public name of ``recovery_lib`` has a row in a table, every CLI
 command has a row in a table and is shown in a console example, the ``S3Options`` table
-shows the real defaults, relative links point at files that exist, and README.md stays
-at most ``README_MAX_LINES`` lines.
+shows the real defaults, the configuration table shows Pulumi.yaml's keys, types and
+defaults, every stack output has a row, relative links point at files that exist, and
+README.md stays at most ``README_MAX_LINES`` lines.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pytest
+import yaml
 
 import recovery_lib
 from recovery_lib.cli import COMMANDS
@@ -362,3 +365,45 @@ def test_relative_links_point_at_files() -> None:
             if not path.exists() and rel not in PAGES_LANDING_SEPARATELY:
                 dangling.append(f"{name}: {target}")
     assert dangling == [], f"links to files that do not exist: {dangling}"
+
+
+def _first_cells() -> list[tuple[str, list[str]]]:
+    """Each table row as (its first cell, all its cells), stripped."""
+    rows = []
+    for row in _table_rows(FILES.values()):
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        rows.append((cells[0], cells))
+    return rows
+
+
+def test_the_configuration_table_shows_pulumi_yaml_defaults() -> None:
+    """Every key Pulumi.yaml declares has a row whose default is the declared one."""
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))["config"]
+    rows = {cell.strip("`"): cells for cell, cells in _first_cells()
+            if cell.startswith("`") and len(cells) == 4}
+    missing = sorted(set(declared) - set(rows))
+    assert missing == [], f"Pulumi.yaml keys without a row in the configuration table: {missing}"
+    wrong = {}
+    for key, spec in declared.items():
+        _, type_, default, _ = rows[key]
+        want = spec.get("default")
+        shown = default.split("(")[0].strip().strip("`")
+        if type_ != spec["type"] or (want is not None and shown != _as_text(want)):
+            wrong[key] = ((type_, default), (spec["type"], want))
+    assert wrong == {}, f"configuration rows that drifted from Pulumi.yaml (shown, declared): {wrong}"
+
+
+def _as_text(value: object) -> str:
+    """How the table spells a default: JSON for booleans, numbers and the empty string."""
+    return json.dumps(value) if not isinstance(value, str) or value == "" else value
+
+
+def test_every_stack_output_has_a_row() -> None:
+    """The outputs infra/__main__.py exports (f-strings over the two roles expanded)."""
+    source = (ROOT / "infra" / "__main__.py").read_text(encoding="utf-8")
+    exported = set()
+    for name in re.findall(r"pulumi\.export\(f?\"([^\"]+)\"", source):
+        exported |= {name.replace("{role}", role) for role in ("primary", "secondary")}
+    assert len(exported) >= 20, f"only {len(exported)} exports found: the pattern is stale"
+    shown = {name for cell, _ in _first_cells() for name in re.findall(r"`(\w+)`", cell)}
+    assert sorted(exported - shown) == [], "stack outputs without a row in the outputs table"
