@@ -1,6 +1,6 @@
 """The offline sandbox: the real Pulumi program deployed into moto, with the emulators moto lacks.
 
-``python -m infra.sandbox up|down|status`` (see README.md in this folder), or in-process::
+``python -m infra.sandbox up|down|status`` (see docs/sandbox.md), or in-process::
 
     from infra.sandbox import Sandbox
     with Sandbox("dr", state_dir, time_scale=10) as sandbox:

@@ -1,6 +1,6 @@
 """The sandbox's control endpoint: a JSON API on 127.0.0.1 that injects and reverts faults.
 
-Routes (all bodies and answers JSON; times in emulated seconds; see README.md here):
+Routes (all bodies and answers JSON; times in emulated seconds; see docs/sandbox.md):
 
     GET  /state                     everything below in one document
     GET  /time                      {"now", "time_scale"}

@@ -81,7 +81,7 @@ class Sandbox:
             raise ValueError(f"launch_delay_seconds must be 0 or more emulated seconds, got {launch_delay_seconds!r}")
         if health_checkers is not None and health_checkers < 1:
             raise ValueError(f"health_checkers must be 1 or more, got {health_checkers!r}")
-        # Fidelity, all on by default (see the README, "How each part works"): EC2 launch to
+        # Fidelity, all on by default (see docs/sandbox.md, "How each part works"): EC2 launch to
         # InService (None: the group's HealthCheckGracePeriod), Route 53's checker fleet
         # (None: one per default Region) and the ALB target groups' own health checks.
         self.launch_delay_seconds = launch_delay_seconds
