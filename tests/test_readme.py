@@ -23,8 +23,8 @@ Conventions (stated for readers in docs/testing.md, "How the examples are tested
 Across all files: every public name of ``recovery_lib`` has a row in a table, every CLI
 command has a row in a table and is shown in a console example, the ``S3Options`` table
 shows the real defaults, the configuration table shows Pulumi.yaml's keys, types and
-defaults, every stack output has a row, relative links point at files that exist, and
-README.md stays at most ``README_MAX_LINES`` lines.
+defaults, every stack output has a row, relative links and backticked repository paths
+point at files that exist, and README.md stays at most ``README_MAX_LINES`` lines.
 """
 from __future__ import annotations
 
@@ -407,3 +407,13 @@ def test_every_stack_output_has_a_row() -> None:
     assert len(exported) >= 20, f"only {len(exported)} exports found: the pattern is stale"
     shown = {name for cell, _ in _first_cells() for name in re.findall(r"`(\w+)`", cell)}
     assert sorted(exported - shown) == [], "stack outputs without a row in the outputs table"
+
+
+def test_repository_paths_in_backticks_exist() -> None:
+    """`recovery_lib/...`, `infra/...`, `tests/...` and the like name files that exist (modules
+    move when they are split; the pages must follow)."""
+    pattern = re.compile(r"`((?:recovery_lib|infra|tests|benchmarks|examples|docs)/[\w./-]*)")
+    missing = [f"{name}: {path}" for name, text in FILES.items()
+               for path in pattern.findall(text)
+               if not (ROOT / path).exists() and path not in PAGES_LANDING_SEPARATELY]
+    assert missing == [], f"paths that do not exist: {missing}"
