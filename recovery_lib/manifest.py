@@ -80,7 +80,7 @@ SCHEMA_VERSION = 2  # written for manifests without a step; 3 for those with one
 STEP_SCHEMA = 3
 _SCHEMAS = (1, 2, 3)
 MAX_STEP = 10 ** 15 - 1
-SERIALIZERS = ("json", "raw", "pickle")
+SERIALIZERS = ("json", "raw", "pickle", "npy", "safetensors", "items")
 TOMBSTONE_SUFFIX = "-deleted"
 ROLLBACK_SUFFIX = "-rollback"
 _VERSION_RE = re.compile(r"^(?:c(\d{12})-)?(\d{19})-[0-9a-f]{8}(?:-rollback)?(?:-deleted)?$")
@@ -416,9 +416,12 @@ def decode(raw: bytes, *, key: str, name: str, version: str,
             inline = base64.b64decode(inline_text, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise bad("inline content is not valid base64") from exc
-    if (inline is None) == (not blobs) or len(blobs) > 1:
+    if serializer == "items":  # the item index is inline; the blobs are the items' content
+        if inline is None:
+            raise bad("a multi-item manifest must hold its item index inline")
+    elif (inline is None) == (not blobs) or len(blobs) > 1:
         raise bad("content must be either inline or exactly one blob")
-    if blobs and (blobs[0].sha256 != sha256 or blobs[0].size != size):
+    elif blobs and (blobs[0].sha256 != sha256 or blobs[0].size != size):
         raise bad("blob entry does not match the recorded sha256/size")
     parent = typed("parent_version", (str, type(None)))
     if parent is not None and not _VERSION_RE.match(parent):
