@@ -94,7 +94,8 @@ def dumps(data: Any, serializer: str) -> tuple[bytes, Spec]:
             if value.dtype.hasobject or value.dtype.kind in "USV":
                 raise InvalidData(f"serializer='safetensors' refuses array {key!r} of dtype "
                                   f"{value.dtype}: safetensors holds numeric and bool tensors only")
-            arrays[key] = np.ascontiguousarray(value)
+            # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+            arrays[key] = value if value.flags.c_contiguous else value.copy(order="C")
         try:
             payload = _safetensors_numpy().save(arrays)
         except (ValueError, TypeError) as exc:
