@@ -36,6 +36,9 @@ def block_forever(marker: Path) -> None:
 
 def async_flush(store_dir: str, events: str) -> None:
     """An async save still blocked in its commit when the main program returns."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)  # a job's usual set-up: the flush is logged
     events_dir = Path(events)
     original = LocalBackend.put_if_match
 
