@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -51,8 +52,16 @@ class StagesFailed(RecoveryError):
         self.outputs = outputs
 
 
-def call_stage(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[Any, float]:
-    """Run one stage function (in an executor's worker): ``(result, seconds)``."""
+def call_stage(func: Callable[..., Any], kwargs: Mapping[str, Any], attempt: str = ""
+               ) -> tuple[Any, float]:
+    """Run one stage function (in an executor's worker): ``(result, seconds)``.
+
+    ``attempt`` is unused by the call; it makes every submission distinct. Dask's
+    ``Client.submit`` (which its executor calls) treats functions as pure by default
+    ("pure : bool (defaults to True)", distributed.Client.submit,
+    https://distributed.dask.org/en/stable/api.html#distributed.Client.submit) and keys a
+    task by its function and arguments: a stage run again with the same inputs (after its
+    worker died) would get the failed task back instead of running."""
     started = time.monotonic()
     result = func(**kwargs)
     return result, time.monotonic() - started
@@ -135,7 +144,7 @@ def _schedule(pipeline: "Pipeline", executor: concurrent.futures.Executor, order
                 versions[stage.name] = checkpoint.version
                 continue
             kwargs = {param: outputs[param] for param in stage.params}
-            future = executor.submit(call_stage, stage.func, kwargs)
+            future = executor.submit(call_stage, stage.func, kwargs, secrets.token_hex(8))
             running[future] = (stage, digest, existing)
             logger.debug("pipeline %s/%s: stage %s submitted", pipeline.name, pipeline.run_id,
                          stage.name)
