@@ -67,9 +67,12 @@ class ScaleOperations:
         return shards.save_shard(self, name, step, rank, data)  # type: ignore[arg-type]
 
     def commit_shards(self, name: str, step: int, world_size: int, *,
-                      metadata: Mapping[str, Any] | None = None) -> Checkpoint:
-        """Commit ``step`` once all ``world_size`` shards are present and verified."""
-        return shards.commit_shards(self, name, step, world_size, metadata=metadata)  # type: ignore[arg-type]
+                      metadata: Mapping[str, Any] | None = None,
+                      verify: str = "size") -> Checkpoint:
+        """Commit ``step`` once all ``world_size`` shards are present and verified
+        (``verify``: ``"size"`` or ``"sha256"``, see :mod:`recovery_lib.shards`)."""
+        return shards.commit_shards(self, name, step, world_size, metadata=metadata,  # type: ignore[arg-type]
+                                    verify=verify)
 
     def load_shard(self, name: str, rank: int, dest: Any = None, *, step: int | None = None,
                    version: str | None = None, expect: Any = None) -> Any:

@@ -17,14 +17,21 @@ Layout under the store prefix ``P``::
 A shard record is written after its blob, so a record names a blob that was completely
 written. ``commit_shards`` LISTs the step's records (one paginated LIST), refuses the step
 unless ranks ``0 .. world_size-1`` are all there (and no other), checks every blob is
-present with its size and SHA-256 (``holds``: S3's stored checksum, else read and hashed),
-and commits ONE multi-item manifest (:mod:`recovery_lib.items`) whose items are
+present with its recorded size (``verify="sha256"``: also its SHA-256, from S3's stored
+full-object checksum where there is one, else by reading and hashing it: a full re-read of
+the step), and commits ONE multi-item manifest (:mod:`recovery_lib.items`) whose items are
 ``rank-000000`` ... with ``step`` in the manifest and ``{"world_size": N}`` in the index.
 The commit is the store's head compare-and-swap: a rank that crashes before its shard
 lands makes the commit raise :class:`ShardsIncomplete` and the previous step stays
 current. A rank that saves again replaces its record (the last write wins; only the
 committed index counts). Records stay after the commit (jobs have no DeleteObject); they
 cost one small object per rank and step.
+
+Why size by default: a shard's writer verified its bytes while uploading them (the upload
+fails before it completes when they do not hash to the recorded SHA-256, so nothing
+unverified lands at a content address), and every load verifies size and SHA-256 again.
+Re-reading every shard at commit time would double the step's I/O (S3 keeps only composite
+checksums for multipart uploads, so a HEAD cannot prove a large shard's SHA-256).
 
 DCP writes one ``.metadata`` file after all ranks' files; here the manifest plays that
 part and the head CAS makes it the commit point.
@@ -106,9 +113,11 @@ def save_shard(store: "CheckpointStore", name: str, step: int, rank: int, data: 
 
 def _read_records(store: "CheckpointStore", region: str, name: str, step: int
                   ) -> dict[int, dict[str, Any]]:
+    """The step's shard records in ``region``: one LIST, then the GETs (concurrent on S3)."""
     backend = store.backend(region)
-    records: dict[int, dict[str, Any]] = {}
-    for key, _size in store._call(region, backend.list, _records_prefix(store, name, step)):
+    keys = [key for key, _ in store._call(region, backend.list, _records_prefix(store, name, step))]
+
+    def read(key: str) -> dict[str, Any]:
         raw = store._call(region, backend.get, key)
         try:
             record = json.loads(raw)
@@ -120,8 +129,11 @@ def _read_records(store: "CheckpointStore", region: str, name: str, step: int
             ok = False
         if not ok:
             raise IntegrityError(f"shard record {key} in the {region} region is malformed")
-        records[rank] = record
-    return records
+        return record
+
+    workers = min(16, len(keys)) if backend.concurrent_reads and len(keys) > 1 else 1
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return {record["rank"]: record for record in pool.map(read, keys)}
 
 
 def _prepared(record: Mapping[str, Any]) -> items_mod.PreparedItem:
@@ -136,13 +148,17 @@ def _prepared(record: Mapping[str, Any]) -> items_mod.PreparedItem:
 
 
 def commit_shards(store: "CheckpointStore", name: str, step: int, world_size: int, *,
-                  metadata: Mapping[str, Any] | None = None) -> Checkpoint:
+                  metadata: Mapping[str, Any] | None = None, verify: str = "size") -> Checkpoint:
     """Commit ``step`` of ``name`` once all ``world_size`` shards are present and verified;
     :class:`ShardsIncomplete` (nothing committed) otherwise. When the current version is
     already this step with these shards, it is returned and nothing new is committed."""
     if isinstance(world_size, bool) or not isinstance(world_size, int) or not 1 <= world_size <= MAX_WORLD_SIZE:
         raise InvalidData(f"world size {world_size!r} of {name!r} is not an int in [1, {MAX_WORLD_SIZE}]")
     _check(name, step, 0, "rank", MAX_WORLD_SIZE)
+    if verify not in ("size", "sha256"):
+        raise InvalidData(f"verify={verify!r}: use 'size' (HEAD each shard) or 'sha256' "
+                          "(also check each shard's SHA-256, re-reading where S3 has no "
+                          "full-object checksum)")
     store._check_writable_name(name)
     region = store.policy.write_order()[0]
     records = _read_records(store, region, name, step)
@@ -159,13 +175,15 @@ def commit_shards(store: "CheckpointStore", name: str, step: int, world_size: in
         logger.info("step %d of %r is already committed as version %s", step, name, current.version)
         return current
 
-    def verify(at: str) -> tuple[BlobRef, ...]:
+    def check_content(at: str) -> tuple[BlobRef, ...]:
         blobs = [p for p in prepared if not p.inline]
         backend = store.backend(at)
 
         def holds(p: items_mod.PreparedItem) -> bool:
-            return store._call(at, backend.holds, mf.blob_key(store.prefix, p.sha256),
-                               p.sha256, p.size)
+            key = mf.blob_key(store.prefix, p.sha256)
+            if verify == "size":
+                return store._call(at, backend.head, key) == p.size
+            return store._call(at, backend.holds, key, p.sha256, p.size)
 
         workers = min(16, len(blobs)) if backend.concurrent_reads else 1
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -178,7 +196,8 @@ def commit_shards(store: "CheckpointStore", name: str, step: int, world_size: in
         return tuple(dict.fromkeys(BlobRef(p.sha256, p.size) for p in blobs))
 
     checkpoint = items_mod.commit_prepared(store, name, prepared, step=step, metadata=metadata,
-                                           extra={"world_size": world_size}, put_content=verify)
+                                           extra={"world_size": world_size},
+                                           put_content=check_content)
     logger.info("step %d of %r committed from %d shards as version %s", step, name, world_size,
                 checkpoint.version)
     return checkpoint

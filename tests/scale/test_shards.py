@@ -81,7 +81,10 @@ def test_a_shard_whose_content_does_not_verify_blocks_the_commit() -> None:
     key = mf.blob_key("", mf.hashlib.sha256(bytes([1]) * 100_000).hexdigest())
     backend.put(key, b"X" * 100_000)
     with pytest.raises(ShardsIncomplete, match=r"\['rank-000001'\] is missing or does not verify"):
-        store.commit_shards("m", 5, 2)
+        store.commit_shards("m", 5, 2, verify="sha256")
+    backend.delete(key)
+    with pytest.raises(ShardsIncomplete, match=r"\['rank-000001'\] is missing or does not verify"):
+        store.commit_shards("m", 5, 2)  # the default HEADs each shard: a missing one blocks
     assert not store.exists("m")
     store.save_shard("m", 5, 1, bytes([1]) * 100_000)  # the rank writes again: repaired
     assert store.commit_shards("m", 5, 2).step == 5
@@ -92,6 +95,7 @@ def test_a_shard_whose_content_does_not_verify_blocks_the_commit() -> None:
     (lambda s: s.save_shard("m", 1, -1, b"x"), "rank -1"),
     (lambda s: s.commit_shards("m", 1, 0), "world size 0"),
     (lambda s: s.commit_shards("m", 1, True), "world size True"),
+    (lambda s: s.commit_shards("m", 1, 2, verify="md5"), "verify='md5'"),
 ])
 def test_bad_arguments_are_refused(call, message) -> None:  # type: ignore[no-untyped-def]
     backend = MemoryBackend()
@@ -106,3 +110,26 @@ def test_extra_ranks_refuse_the_commit() -> None:
         store.save_shard("m", 1, rank, b"x")
     with pytest.raises(ShardsIncomplete, match=r"unknown ranks \[2\]"):
         store.commit_shards("m", 1, 2)
+
+
+def test_the_default_commit_reads_no_shard_content() -> None:
+    """verify="size" HEADs each shard (its writer verified the bytes while uploading, every
+    load verifies them again); only verify="sha256" reads them."""
+    class Counting(MemoryBackend):
+        downloads = 0
+
+        def download(self, key, sink, **kwargs):  # type: ignore[no-untyped-def]
+            Counting.downloads += 1
+            return super().download(key, sink, **kwargs)
+
+    store = CheckpointStore(Counting())
+    for rank in range(3):
+        store.save_shard("m", 1, rank, bytes([rank]) * 100_000)
+    Counting.downloads = 0
+    store.commit_shards("m", 1, 3)
+    assert Counting.downloads == 0
+    store.commit_shards("m", 1, 3, verify="sha256")  # already committed: nothing to read
+    for rank in range(3):
+        store.save_shard("m", 2, rank, bytes([rank + 5]) * 100_000)
+    store.commit_shards("m", 2, 3, verify="sha256")
+    assert Counting.downloads == 3
