@@ -38,15 +38,13 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from . import items as items_mod
 from . import serialization
 from .checkpoint import Checkpoint
 from .errors import InvalidData, RecoveryError
-
-if TYPE_CHECKING:
-    from .store import CheckpointStore
+from .scale_protocols import ScaleStore
 
 __all__ = ["AsyncSaver", "AsyncSaveFailed"]
 
@@ -92,7 +90,7 @@ def _install_exit_hook() -> None:
 class AsyncSaver:
     """Background saves into ``store`` (one per store: ``store.save_async`` uses it)."""
 
-    def __init__(self, store: "CheckpointStore", *, max_workers: int = 4,
+    def __init__(self, store: ScaleStore, *, max_workers: int = 4,
                  snapshot_dir: str | os.PathLike[str] | None = None) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise InvalidData(f"max_workers must be an int >= 1, got {max_workers!r}")

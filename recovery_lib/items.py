@@ -45,16 +45,16 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from . import arrays, serialization
 from . import manifest as mf
+from ._files import create_temp_beside
 from ._streams import DigestSink, HashingReader
 from .checkpoint import BlobRef, Checkpoint
 from .errors import IntegrityError, InvalidData, InvalidName
-
-if TYPE_CHECKING:
-    from .store import CheckpointStore
+from .names import validate_name
+from .scale_protocols import ScaleStore
 
 __all__ = ["save_items", "load_items", "load_item", "item_index", "save_dir", "load_dir",
            "prepare_item", "PreparedItem"]
@@ -138,7 +138,7 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def put_blob(store: "CheckpointStore", region: str, item: PreparedItem) -> BlobRef:
+def put_blob(store: ScaleStore, region: str, item: PreparedItem) -> BlobRef:
     """Write ``item``'s content at its content address in ``region`` (skipped when a blob
     that verifies is already there). A file that changes while it uploads fails the upload
     before it completes (IntegrityError), so no unverified bytes land at the address."""
@@ -163,7 +163,7 @@ def put_blob(store: "CheckpointStore", region: str, item: PreparedItem) -> BlobR
     return BlobRef(item.sha256, item.size)
 
 
-def commit_prepared(store: "CheckpointStore", name: str, prepared: list[PreparedItem], *,
+def commit_prepared(store: ScaleStore, name: str, prepared: list[PreparedItem], *,
                     step: int | None = None, metadata: Mapping[str, Any] | None = None,
                     extra: Mapping[str, Any] | None = None,
                     put_content: Any = None) -> Checkpoint:
@@ -196,7 +196,7 @@ def commit_prepared(store: "CheckpointStore", name: str, prepared: list[Prepared
     return store._commit(name, put_content or write_blobs, make)
 
 
-def save_items(store: "CheckpointStore", name: str, items: Mapping[str, Any], *,
+def save_items(store: ScaleStore, name: str, items: Mapping[str, Any], *,
                step: int | None = None, metadata: Mapping[str, Any] | None = None) -> Checkpoint:
     """Save named items as ONE new version of ``name`` (see the module docstring)."""
     if not isinstance(items, Mapping) or not items:
@@ -226,7 +226,7 @@ def _parse_index(m: mf.Manifest, region: str) -> dict[str, Any]:
     return index
 
 
-def _read_item(store: "CheckpointStore", region: str, m: mf.Manifest, item: str,
+def _read_item(store: ScaleStore, region: str, m: mf.Manifest, item: str,
                entry: Mapping[str, Any], sink: Any) -> None:
     """Stream item ``item`` into ``sink`` and verify it (IntegrityError if it does not)."""
     if "inline" in entry:
@@ -276,7 +276,7 @@ def _decode(item: str, entry: Mapping[str, Any], payload: bytes, name: str,
     return serialization.loads(payload, serializer, name=f"{name}:{item}")
 
 
-def load_items(store: "CheckpointStore", name: str, items: list[str] | None = None, *,
+def load_items(store: ScaleStore, name: str, items: list[str] | None = None, *,
                version: str | None = None, expect: Mapping[str, Any] | None = None
                ) -> dict[str, Any]:
     """The items of ``name`` (all, or only those in ``items``: only those are read), as
@@ -284,7 +284,7 @@ def load_items(store: "CheckpointStore", name: str, items: list[str] | None = No
     return load_items_with_info(store, name, items, version=version, expect=expect)[0]
 
 
-def load_items_with_info(store: "CheckpointStore", name: str, items: list[str] | None = None,
+def load_items_with_info(store: ScaleStore, name: str, items: list[str] | None = None,
                          *, version: str | None = None,
                          expect: Mapping[str, Any] | None = None
                          ) -> tuple[dict[str, Any], Checkpoint]:
@@ -308,7 +308,7 @@ def load_items_with_info(store: "CheckpointStore", name: str, items: list[str] |
     return _resolve(store, name, version, fetch)
 
 
-def load_item(store: "CheckpointStore", name: str, item: str,
+def load_item(store: ScaleStore, name: str, item: str,
               dest: str | os.PathLike[str] | None = None, *, version: str | None = None,
               expect: Any = None) -> Any:
     """One item of ``name``: its value, or with ``dest`` its bytes written to that file
@@ -330,10 +330,8 @@ def load_item(store: "CheckpointStore", name: str, item: str,
     return _resolve(store, name, version, fetch)[0]
 
 
-def _write_file(store: "CheckpointStore", region: str, m: mf.Manifest, item: str,
+def _write_file(store: ScaleStore, region: str, m: mf.Manifest, item: str,
                 entry: Mapping[str, Any], dest: Path) -> None:
-    from ._files import create_temp_beside
-
     if not dest.parent.is_dir():
         raise FileNotFoundError(f"directory {str(dest.parent)!r} for {str(dest)!r} does not exist")
     fd, temp = create_temp_beside(dest)
@@ -348,16 +346,14 @@ def _write_file(store: "CheckpointStore", region: str, m: mf.Manifest, item: str
         raise
 
 
-def item_index(store: "CheckpointStore", name: str, *, version: str | None = None
+def item_index(store: ScaleStore, name: str, *, version: str | None = None
                ) -> dict[str, Any]:
     """The item index (``{"items": {...}, "extra": {...}}``) of ``name``; content unread."""
     return _resolve(store, name, version, lambda region, m: _parse_index(m, region))[0]
 
 
-def _resolve(store: "CheckpointStore", name: str, version: str | None, fetch: Any
+def _resolve(store: ScaleStore, name: str, version: str | None, fetch: Any
              ) -> tuple[Any, Checkpoint]:
-    from .names import validate_name
-
     validate_name(name, prefix=store.prefix)
     if version is not None:
         mf.validate_version(version)
@@ -365,7 +361,7 @@ def _resolve(store: "CheckpointStore", name: str, version: str | None, fetch: An
     return result, m.to_checkpoint(region)  # type: ignore[arg-type]
 
 
-def save_dir(store: "CheckpointStore", name: str, directory: str | os.PathLike[str], *,
+def save_dir(store: ScaleStore, name: str, directory: str | os.PathLike[str], *,
              step: int | None = None, metadata: Mapping[str, Any] | None = None) -> Checkpoint:
     """Save every regular file under ``directory`` as items keyed by relative POSIX path
     (symbolic links and special files are refused: they do not restore portably)."""
@@ -386,7 +382,7 @@ def save_dir(store: "CheckpointStore", name: str, directory: str | os.PathLike[s
                            extra={"directory": True})
 
 
-def load_dir(store: "CheckpointStore", name: str, dest: str | os.PathLike[str], *,
+def load_dir(store: ScaleStore, name: str, dest: str | os.PathLike[str], *,
              version: str | None = None) -> Checkpoint:
     """Restore a :func:`save_dir` checkpoint as directory ``dest`` (which must not exist):
     built and verified in a temporary directory beside it, then renamed into place."""

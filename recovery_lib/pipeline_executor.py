@@ -27,12 +27,10 @@ import concurrent.futures
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import CheckpointNotFound, IntegrityError, InvalidData, RecoveryError
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline, Stage
+from .scale_protocols import PipelineStage, RunnablePipeline
 
 __all__ = ["run_with_executor", "StagesFailed"]
 
@@ -67,15 +65,15 @@ def call_stage(func: Callable[..., Any], kwargs: Mapping[str, Any], attempt: str
     return result, time.monotonic() - started
 
 
-def run_with_executor(pipeline: "Pipeline", executor: concurrent.futures.Executor
+def run_with_executor(pipeline: RunnablePipeline, executor: concurrent.futures.Executor
                       ) -> dict[str, Any]:
     """Run ``pipeline`` with its stage functions on ``executor``; see the module docstring."""
     order = pipeline._order()
     listing = pipeline._listing()
     outputs: dict[str, Any] = {}
     versions: dict[str, str] = {}
-    waiting: dict[str, "Stage"] = {stage.name: stage for stage in order}
-    running: dict[concurrent.futures.Future[Any], tuple["Stage", str, Mapping[str, Any]]] = {}
+    waiting: dict[str, PipelineStage] = {stage.name: stage for stage in order}
+    running: dict[concurrent.futures.Future[Any], tuple[PipelineStage, str, Mapping[str, Any]]] = {}
     failed: dict[str, BaseException] = {}
     blocked: list[str] = []
     tag = f"pipeline {pipeline.name}/{pipeline.run_id}"
@@ -116,8 +114,8 @@ def run_with_executor(pipeline: "Pipeline", executor: concurrent.futures.Executo
     return outputs
 
 
-def _schedule(pipeline: "Pipeline", executor: concurrent.futures.Executor, order: list["Stage"],
-              listing: Mapping[str, Mapping[str, Any]], waiting: dict[str, "Stage"],
+def _schedule(pipeline: RunnablePipeline, executor: concurrent.futures.Executor, order: list[PipelineStage],
+              listing: Mapping[str, Mapping[str, Any]], waiting: dict[str, PipelineStage],
               running: dict[Any, Any], outputs: dict[str, Any], versions: dict[str, str],
               failed: Mapping[str, BaseException], blocked: list[str]) -> None:
     """Skip (load) or submit every waiting stage whose inputs are all complete; block the
@@ -150,7 +148,7 @@ def _schedule(pipeline: "Pipeline", executor: concurrent.futures.Executor, order
                          stage.name)
 
 
-def _load(pipeline: "Pipeline", stage: "Stage", checkpoint: Any, outputs: dict[str, Any]) -> bool:
+def _load(pipeline: RunnablePipeline, stage: PipelineStage, checkpoint: Any, outputs: dict[str, Any]) -> bool:
     try:
         outputs[stage.name] = pipeline.store.load(
             checkpoint.name, version=checkpoint.version,
@@ -165,7 +163,7 @@ def _load(pipeline: "Pipeline", stage: "Stage", checkpoint: Any, outputs: dict[s
     return True
 
 
-def _commit(pipeline: "Pipeline", stage: "Stage", digest: str, result: Any, duration: float,
+def _commit(pipeline: RunnablePipeline, stage: PipelineStage, digest: str, result: Any, duration: float,
             versions: Mapping[str, str], existing: Mapping[str, Any]) -> str:
     """Checkpoint a stage's result exactly as a sequential run does."""
     metadata = {

@@ -43,15 +43,13 @@ import concurrent.futures
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from . import items as items_mod
 from . import manifest as mf
 from .checkpoint import BlobRef, Checkpoint
 from .errors import CheckpointNotFound, IntegrityError, InvalidData, RegionUnavailable
-
-if TYPE_CHECKING:
-    from .store import CheckpointStore
+from .scale_protocols import ScaleStore
 
 __all__ = ["save_shard", "commit_shards", "load_shard", "shard_item", "ShardsIncomplete"]
 
@@ -70,7 +68,7 @@ def shard_item(rank: int) -> str:
     return f"rank-{rank:06d}"
 
 
-def _records_prefix(store: "CheckpointStore", name: str, step: int) -> str:
+def _records_prefix(store: ScaleStore, name: str, step: int) -> str:
     return f"{store.prefix}shards/{name}@{step:015d}/"
 
 
@@ -82,7 +80,7 @@ def _check(name: str, step: object, value: object, what: str, limit: int) -> int
     return value
 
 
-def save_shard(store: "CheckpointStore", name: str, step: int, rank: int, data: Any) -> dict[str, Any]:
+def save_shard(store: ScaleStore, name: str, step: int, rank: int, data: Any) -> dict[str, Any]:
     """Write ``rank``'s shard of ``name`` at ``step`` (not committed until
     :func:`commit_shards`). ``data``: bytes, a file ``Path``, a numpy array, a dict of
     arrays, or a JSON value, as for ``save_items``. Returns the shard record."""
@@ -111,7 +109,7 @@ def save_shard(store: "CheckpointStore", name: str, step: int, rank: int, data: 
                             + "; ".join(failures))
 
 
-def _read_records(store: "CheckpointStore", region: str, name: str, step: int
+def _read_records(store: ScaleStore, region: str, name: str, step: int
                   ) -> dict[int, dict[str, Any]]:
     """The step's shard records in ``region``: one LIST, then the GETs (concurrent on S3)."""
     backend = store.backend(region)
@@ -147,7 +145,7 @@ def _prepared(record: Mapping[str, Any]) -> items_mod.PreparedItem:
                                   spec=record.get("spec"))
 
 
-def commit_shards(store: "CheckpointStore", name: str, step: int, world_size: int, *,
+def commit_shards(store: ScaleStore, name: str, step: int, world_size: int, *,
                   metadata: Mapping[str, Any] | None = None, verify: str = "size") -> Checkpoint:
     """Commit ``step`` of ``name`` once all ``world_size`` shards are present and verified;
     :class:`ShardsIncomplete` (nothing committed) otherwise. When the current version is
@@ -203,7 +201,7 @@ def commit_shards(store: "CheckpointStore", name: str, step: int, world_size: in
     return checkpoint
 
 
-def _current_same(store: "CheckpointStore", name: str, step: int,
+def _current_same(store: ScaleStore, name: str, step: int,
                   prepared: list[items_mod.PreparedItem]) -> Checkpoint | None:
     try:
         info = store.info(name)
@@ -216,7 +214,7 @@ def _current_same(store: "CheckpointStore", name: str, step: int,
     return info if index["items"] == wanted else None
 
 
-def load_shard(store: "CheckpointStore", name: str, rank: int, dest: Any = None, *,
+def load_shard(store: ScaleStore, name: str, rank: int, dest: Any = None, *,
                step: int | None = None, version: str | None = None, expect: Any = None) -> Any:
     """``rank``'s shard of the current version of ``name`` (or of the newest committed
     version of ``step``, or of ``version``); with ``dest``, written to that file."""
@@ -226,7 +224,7 @@ def load_shard(store: "CheckpointStore", name: str, rank: int, dest: Any = None,
                                expect=expect)
 
 
-def _version_of_step(store: "CheckpointStore", name: str, step: int) -> str:
+def _version_of_step(store: ScaleStore, name: str, step: int) -> str:
     for checkpoint in store.versions(name, detail=True):
         if checkpoint.step == step and checkpoint.serializer == "items":
             return checkpoint.version
