@@ -1,12 +1,12 @@
-"""Benchmarks 7 and 8 (issue 12), against a moto server on loopback:
+"""Benchmark 8 (issue 12), against a moto server on loopback:
 
-7. ``save_file_async`` of a 256 MiB file: how long the CALLER is blocked (the snapshot:
-   a copy to a temporary file), against the time of a plain ``save_file`` of the same
-   file (hash + upload + commit). Target: blocked <= 0.1x.
-8. Sharded save of 8 ranks x 32 MiB (8 threads, each ``save_shard`` of its shard, then one
-   ``commit_shards``) against 8 concurrent boto3 ``upload_file``s of the same bytes with
-   the library's client and transfer settings. Target: <= 1.1x. Measured twice: shards
-   saved from memory (``bytes``, the DCP case) and from files (``Path``).
+- ``save_file_async`` of a 256 MiB file: how long the CALLER is blocked (the snapshot:
+  a copy to a temporary file), against the time of a plain ``save_file`` of the same
+  file (hash + upload + commit). Target: blocked <= 0.1x.
+- Sharded save of 8 ranks x 32 MiB (8 threads, each ``save_shard`` of its shard, then one
+  ``commit_shards``) against 8 concurrent boto3 ``upload_file``s of the same bytes with
+  the library's client and transfer settings. Target: <= 1.1x. Measured twice: shards
+  saved from memory (``bytes``, the DCP case) and from files (``Path``).
 
 Each run writes new content (a few bytes changed in place, outside timing) so the library
 cannot skip an upload whose blob already exists.
@@ -75,7 +75,7 @@ def _async(store: CheckpointStore, tmp: str, runs: int, quick: bool) -> Result:
     fresh()
     store.wait()
     ratio = median(lib) / median(base)
-    return Result(7, f"{size // MiB} MiB save_file_async caller blocked vs save_file",
+    return Result(8, f"{size // MiB} MiB save_file_async caller blocked vs save_file",
                   median(lib), median(base), "s", f"ratio <= {ASYNC_TARGET}",
                   ratio <= ASYNC_TARGET, ratio,
                   note=f"blocked {[round(t, 3) for t in lib]} save_file {[round(t, 2) for t in base]}")

@@ -138,13 +138,14 @@ def hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def put_blob(store: ScaleStore, region: str, item: PreparedItem) -> BlobRef:
-    """Write ``item``'s content at its content address in ``region`` (skipped when a blob
-    that verifies is already there). A file that changes while it uploads fails the upload
-    before it completes (IntegrityError), so no unverified bytes land at the address."""
+def put_blob(store: ScaleStore, region: str, item: PreparedItem, *, reuse: bool = True) -> BlobRef:
+    """Write ``item``'s content at its content address in ``region`` (with ``reuse``,
+    skipped when a blob that verifies is already there). A file that changes while it
+    uploads fails the upload before it completes (IntegrityError), so no unverified bytes
+    land at the address."""
     backend = store.backend(region)
     key = mf.blob_key(store.prefix, item.sha256)
-    if store._call(region, backend.holds, key, item.sha256, item.size):
+    if reuse and store._call(region, backend.holds, key, item.sha256, item.size):
         return BlobRef(item.sha256, item.size)
     if item.payload is not None:
         store._call(region, backend.put, key, item.payload)

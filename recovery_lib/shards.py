@@ -95,7 +95,8 @@ def save_shard(store: ScaleStore, name: str, step: int, rank: int, data: Any) ->
         store.backend(region).check_key(key)
         try:
             if not item.inline:
-                items_mod.put_blob(store, region, item)
+                # a shard is new content (a step's state): no HEAD to look for a copy
+                items_mod.put_blob(store, region, item, reuse=False)
             store._call(region, store.backend(region).put, key, encoded)
         except RegionUnavailable as exc:
             failures.append(str(exc))
