@@ -246,9 +246,8 @@ def _read_item(store: ScaleStore, region: str, m: mf.Manifest, item: str,
 
 
 class _Tee:
-    """Writes to ``sink`` and hashes in order (downloads into memory or a file are in order
-    for the memory and local backends; S3 downloads of one item go through a DigestSink
-    that keeps the bytes)."""
+    """Writes to ``sink`` and hashes the bytes in order. It says it is not seekable, so
+    every backend streams the blob front to back into it (S3: one GET, no ranged parts)."""
 
     def __init__(self, sink: Any) -> None:
         self.sink = sink
