@@ -31,8 +31,7 @@ def _await(path: pathlib.Path) -> None:
 
 
 def _run(pipeline: Pipeline, executor: concurrent.futures.Executor) -> dict[str, Any]:
-    from recovery_lib.pipeline_executor import run_with_executor
-    return run_with_executor(pipeline, executor)
+    return pipeline.run(executor=executor)
 
 
 def test_a_failing_stage_stops_only_its_dependants(tmp_path: pathlib.Path) -> None:
