@@ -89,9 +89,11 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
 from typing import Any
 
 from recovery_lib.errors import CheckpointNotFound, IntegrityError, InvalidData
+from recovery_lib.pipeline_executor import run_with_executor
 from recovery_lib.pipeline_stages import (
     COMPLETE,
     PENDING,
@@ -280,12 +282,18 @@ class Pipeline:
 
     # -- operations --------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self, *, executor: Executor | None = None) -> dict[str, Any]:
         """Run the pipeline; returns every stage's output by stage name.
 
         Stages with a checkpoint valid for their current inputs are skipped and their
         output loaded; the others run in dependency order and are checkpointed one by one.
+        With ``executor`` (any ``concurrent.futures.Executor``, e.g. Dask's
+        ``client.get_executor()``), stage functions run there, independent stages in
+        parallel, and a failing stage stops only its dependants
+        (:mod:`recovery_lib.pipeline_executor`).
         """
+        if executor is not None:
+            return run_with_executor(self, executor)
         order = self._order()
         listing = self._listing()
         outputs: dict[str, Any] = {}

@@ -7,6 +7,10 @@
 - ``"raw"`` (the default for ``bytes``, ``bytearray``, ``memoryview``): loads back as ``bytes``.
 - ``"pickle"``: only when asked for on save, and loaded only with ``allow_pickle=True``
   (unpickling runs code chosen by whoever wrote the bytes).
+- ``"npy"`` / ``"safetensors"``: arrays without pickle (:mod:`recovery_lib.arrays`, optional
+  extra ``arrays``).
+- ``"items"``: a multi-item checkpoint's index (:mod:`recovery_lib.items`); read with
+  ``load_items``/``load_item``, never returned by ``load``.
 """
 from __future__ import annotations
 
@@ -46,8 +50,13 @@ def dumps(data: object, serializer: str | None = None) -> tuple[bytes, str]:
             raise InvalidData(
                 f"checkpoint data of type {type(data).__name__} cannot be pickled: {exc}"
             ) from exc
+    if serializer in ("npy", "safetensors"):
+        from . import arrays
+
+        return arrays.dumps(data, serializer)[0], serializer
     raise InvalidData(
-        f"unknown serializer {serializer!r}; use None (automatic), 'json', 'raw' or 'pickle'"
+        f"unknown serializer {serializer!r}; use None (automatic), 'json', 'raw', 'pickle', "
+        "'npy' or 'safetensors'"
     )
 
 
@@ -64,6 +73,13 @@ def loads(payload: bytes, serializer: str, *, allow_pickle: bool = False, name: 
                 "allow_pickle=True to load it, and only if you trust whoever wrote it"
             )
         return pickle.loads(payload)
+    if serializer in ("npy", "safetensors"):
+        from . import arrays
+
+        return arrays.loads(payload, serializer, name=name)
+    if serializer == "items":
+        raise InvalidData(f"checkpoint {name!r} holds named items; read it with "
+                          "load_items(name) or load_item(name, item)")
     raise InvalidData(f"checkpoint {name!r} uses unknown serializer {serializer!r}")
 
 

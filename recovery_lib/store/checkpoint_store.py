@@ -14,6 +14,7 @@ from ..errors import ConfigError, InvalidName
 from ..failover import FailoverPolicy
 from ..names import validate_prefix
 from ..platform import Platform, load_platform
+from ..scale_api import ScaleOperations
 from .commits import CommitProtocol
 from .replication_status import ReplicationChecks
 
@@ -23,7 +24,7 @@ _named_memory: dict[str, "CheckpointStore"] = {}
 _named_memory_lock = threading.Lock()
 
 
-class CheckpointStore(CommitProtocol, ReplicationChecks):
+class CheckpointStore(CommitProtocol, ReplicationChecks, ScaleOperations):
     """Versioned checkpoints in one region, or in a primary region with a secondary.
 
     Build one with :meth:`memory`, :meth:`local`, :meth:`from_platform` or :meth:`from_url`,
