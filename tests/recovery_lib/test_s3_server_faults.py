@@ -99,16 +99,18 @@ def test_primary_fault_fails_over_within_bounds_and_breaker_stops_paying(sandbox
     first = time.monotonic() - started
 
     assert data == {"epoch": 1} and served.region == "secondary" and served.version == saved.version
-    assert first < 5.0, f"failover took {first:.2f}s"
+    # A hang guard, not a speed claim (speed is benchmarks/bench_failover.py): generous enough
+    # for a loaded 2-core machine, far below what unbounded retries against a dead primary take.
+    assert first < 20.0, f"failover took {first:.2f}s"
     assert "circuit open" in caplog.text
     accepted = proxy.accepted
-    started = time.monotonic()
     assert store.load("jobs/weights") == BIG
     assert store.exists("jobs/state")
     written = store.save("jobs/state", {"epoch": 2})
-    later = time.monotonic() - started
-    assert later < 1.0, f"calls after the breaker opened took {later:.2f}s"
-    assert proxy.accepted == accepted  # the primary was not even contacted
+    # The breaker stopped paying: the primary was not even contacted (a behavioural check, so a
+    # busy machine cannot fail it the way the former 1 s wall-clock bound did).
+    assert proxy.accepted == accepted
+    assert store.policy.breakers["primary"].state == "open"
     assert written.region == "secondary"
     assert store.load_with_info("jobs/state") == ({"epoch": 2}, store.info("jobs/state"))
     assert big.region == "primary"
