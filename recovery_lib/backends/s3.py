@@ -47,6 +47,7 @@ from ..errors import (
     RegionUnavailable,
 )
 from .base import Backend, Progress
+from .ranged_download import ranged_download
 
 __all__ = ["S3Backend", "ClientFactory", "client_config", "transfer_config"]
 
@@ -319,17 +320,15 @@ class S3Backend(Backend):
                  expected_size: int | None = None) -> None:
         with self._translate("download", key):
             if sink.seekable():
-                if expected_size is not None:
-                    found = self.head(key)
-                    if found is None:
-                        raise CheckpointNotFound(f"s3://{self.bucket}/{key} does not exist in "
-                                                 f"the {self.region} region")
-                    if found != expected_size:
-                        raise IntegrityError(f"s3://{self.bucket}/{key} has {found} bytes, "
-                                             f"expected {expected_size}; not downloaded")
-                self.transfer_client.download_fileobj(
-                    self.bucket, key, sink, Config=self._transfer_config, Callback=progress
-                )
+                found = self.metadata_client.head_object(Bucket=self.bucket, Key=key)
+                size = int(found["ContentLength"])
+                if expected_size is not None and size != expected_size:
+                    raise IntegrityError(f"s3://{self.bucket}/{key} has {size} bytes, "
+                                         f"expected {expected_size}; not downloaded")
+                ranged_download(self.transfer_client, self.bucket, key, sink, size=size,
+                                etag=str(found["ETag"]),
+                                part_size=self.options.multipart_chunksize,
+                                workers=self.options.max_concurrency, progress=progress)
                 return
             response = self.transfer_client.get_object(Bucket=self.bucket, Key=key)
             length = int(response.get("ContentLength", 0))
