@@ -55,6 +55,12 @@ class Backend(abc.ABC):
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         """``(key, size)`` for every key starting with ``prefix``, in no particular order."""
 
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, int, str | None]]:
+        """``(key, size, entity tag)`` for every key starting with ``prefix``; the tag is
+        None where the listing does not carry one (the default). Equal tags mean equal
+        bytes, so a caller may skip reading an object whose tag it can match."""
+        return ((key, size, None) for key, size in self.list(prefix))
+
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key`` (no error if absent). The store only uses it for bad blobs."""

@@ -304,6 +304,18 @@ class S3Backend(Backend):
                 found.extend((item["Key"], int(item["Size"])) for item in page.get("Contents", ()))
         return iter(found)
 
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, int, str | None]]:
+        """With the ETag the LIST returns: the MD5 of a single-PUT object's bytes, so equal
+        tags mean equal bytes. With SSE-KMS the ETag is not an MD5 (S3 API reference,
+        ``Object``, ``ETag``): tags of equal bytes then differ, and callers read instead."""
+        found: list[tuple[str, int, str | None]] = []
+        with self._translate("LIST", prefix + "*"):
+            paginator = self.metadata_client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                found.extend((item["Key"], int(item["Size"]), item.get("ETag"))
+                             for item in page.get("Contents", ()))
+        return iter(found)
+
     def delete(self, key: str) -> None:
         with self._translate("DELETE", key):
             self.metadata_client.delete_object(Bucket=self.bucket, Key=key)
