@@ -28,6 +28,9 @@ class Backend(abc.ABC):
     region: str
     #: Whether many small calls may run concurrently to save latency (remote stores).
     concurrent_reads: bool = False
+    #: Seconds after which the store also asks the next region for a name's head and takes
+    #: the first answer (a hedged read, :mod:`recovery_lib.hedge`); None: never hedge.
+    hedge_after: float | None = None
 
     def check_key(self, key: str) -> None:
         """Raise :class:`~recovery_lib.InvalidName` if this backend could not store ``key``

@@ -79,16 +79,18 @@ def _one_range(client: Any, bucket: str, key: str, etag: str, part: tuple[int, i
     pos, end = part
     failures = 0
     while pos < end:
-        response = client.get_object(Bucket=bucket, Key=key, IfMatch=etag,
-                                     Range=f"bytes={pos}-{end - 1}")
-        body = response["Body"]  # botocore StreamingBody: readinto fills our buffer
+        body = None
         try:
+            response = client.get_object(Bucket=bucket, Key=key, IfMatch=etag,
+                                         Range=f"bytes={pos}-{end - 1}")
+            body = response["Body"]  # botocore StreamingBody: readinto fills our buffer
             while pos < end:
                 if stop.is_set():
                     raise _Stopped()
                 n = body.readinto(view[:min(len(view), end - pos)])
-                if not n:
-                    break  # (botocore raises IncompleteReadError for a short body)
+                if not n:  # (botocore raises IncompleteReadError for a short body)
+                    failures += 1
+                    break
                 with lock:
                     sink.seek(pos)
                     sink.write(view[:n])
@@ -100,9 +102,8 @@ def _one_range(client: Any, bucket: str, key: str, etag: str, part: tuple[int, i
             if failures >= _ATTEMPTS:
                 raise
         finally:
-            body.close()
-        if pos < end:
-            failures += 1
-            if failures >= _ATTEMPTS:
-                raise botocore.exceptions.IncompleteReadError(actual_bytes=pos - part[0],
-                                                              expected_bytes=end - part[0])
+            if body is not None:
+                body.close()
+        if pos < end and failures >= _ATTEMPTS:
+            raise botocore.exceptions.IncompleteReadError(actual_bytes=pos - part[0],
+                                                          expected_bytes=end - part[0])

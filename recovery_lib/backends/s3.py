@@ -138,6 +138,9 @@ class S3Backend(Backend):
         self.region_name = region_name
         self.endpoint_url = endpoint_url
         self.options = options or S3Options()
+        #: a head GET not answered within the metadata read timeout is hedged to the
+        #: secondary (the timeout past which a region counts as unable to answer quickly)
+        self.hedge_after: float | None = self.options.metadata_timeout
         self._sse: dict[str, str] = (
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn} if kms_key_arn else {}
         )

@@ -17,6 +17,7 @@ from .. import signing
 from ..backends.base import Backend
 from ..errors import ConfigError, InvalidName, RegionUnavailable
 from ..failover import FailoverPolicy
+from ..hedge import Hedger
 from ..names import validate_name, validate_prefix
 
 __all__ = ["INLINE_LIMIT", "StoreCore"]
@@ -62,6 +63,7 @@ class StoreCore:
         self._cache_lock = threading.Lock()
         self._pickle_warned = False
         self._reconcile_due = secondary is not None
+        self._hedger = Hedger()
 
     def __repr__(self) -> str:
         backends = ", ".join(repr(b) for b in self._backends.values())
