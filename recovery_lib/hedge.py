@@ -33,6 +33,25 @@ class Hedger:
         self._workers = workers
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._running: set[concurrent.futures.Future[object]] = set()
+
+    def wait_idle(self) -> None:
+        """Wait until every call started so far has ended (a hedged-away first call runs
+        on after :meth:`run` returned)."""
+        with self._lock:
+            running = list(self._running)
+        concurrent.futures.wait(running)
+
+    def _submit(self, fn: Callable[[], T]) -> "concurrent.futures.Future[T]":
+        future = self._executor().submit(fn)
+        with self._lock:
+            self._running.add(future)  # type: ignore[arg-type]
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: "concurrent.futures.Future[object]") -> None:
+        with self._lock:
+            self._running.discard(future)
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._lock:
@@ -47,13 +66,12 @@ class Hedger:
         of ``first`` before ``delay`` is raised as is (no hedge: the caller's failover
         handles errors); after the hedge, an error is raised only when both failed (the
         first one's error)."""
-        pool = self._executor()
-        a = pool.submit(first)
+        a = self._submit(first)
         try:
             return a.result(timeout=delay), 0
         except concurrent.futures.TimeoutError:
             pass
-        b = pool.submit(second)
+        b = self._submit(second)
         logger.info("no answer after %.2f s; hedging the read to the other region", delay)
         waiting = {a, b}
         while waiting:

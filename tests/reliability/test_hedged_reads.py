@@ -91,7 +91,7 @@ def test_black_holed_primary_the_head_is_hedged_before_its_breaker_opens(moto_se
         assert data == {"step": 1} and info.region == "secondary"
         breaker = store.policy.breakers["primary"]
         assert breaker.state == "closed"
-        store._hedger._executor().shutdown(wait=True)  # the primary's call runs to its end
+        store._hedger.wait_idle()  # the primary's call runs to its end
         assert breaker.state == "open"
 
 
