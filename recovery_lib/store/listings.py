@@ -128,18 +128,29 @@ class Listings(VerifiedReads):
         stores). Names without a head (stores written before heads) keep their newest
         listed manifest."""
         backend = self._backends[region]
+        root = mf.heads_prefix(self.prefix)
+        pool = (concurrent.futures.ThreadPoolExecutor(max_workers=1)
+                if backend.concurrent_reads else None)
+        try:  # the two LISTs at once where the backend allows
+            listed_heads = (pool.submit(self._call, region, backend.list_tagged, root + prefix)
+                            if pool is not None else None)
+            manifests = self._call(region, backend.list_tagged,
+                                   mf.listing_prefix(self.prefix, prefix))
+            head_entries = (listed_heads.result() if listed_heads is not None
+                            else self._call(region, backend.list_tagged, root + prefix))
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         newest: dict[str, tuple[str, str | None]] = {}
-        for key, _size, tag in self._call(region, backend.list_tagged,
-                                          mf.listing_prefix(self.prefix, prefix)):
+        for key, _size, tag in manifests:
             parsed = mf.parse_manifest_key(self.prefix, key)
             if parsed is None:
                 continue
             name, version = parsed
             if name not in newest or mf.order_key(version) > mf.order_key(newest[name][0]):
                 newest[name] = (version, tag)
-        root = mf.heads_prefix(self.prefix)
         suspects = []
-        for key, _size, tag in self._call(region, backend.list_tagged, root + prefix):
+        for key, _size, tag in head_entries:
             name = key[len(root):-len(".json")] if key.endswith(".json") else ""
             if name and (tag is None or name not in newest or newest[name][1] != tag):
                 suspects.append(name)
