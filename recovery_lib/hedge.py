@@ -27,9 +27,13 @@ T = TypeVar("T")
 
 
 class Hedger:
-    """Runs ``first``, and ``second`` too once ``first`` has taken ``delay`` seconds."""
+    """Runs ``first``, and ``second`` too once ``first`` has taken ``delay`` seconds.
 
-    def __init__(self, *, workers: int = 4) -> None:
+    ``workers`` bounds the threads (created on demand); a hedged-away call keeps its thread
+    until it ends (at most the region's retries x timeout), so many concurrent readers of a
+    black-holed primary share these until its breaker opens and reads skip it."""
+
+    def __init__(self, *, workers: int = 16) -> None:
         self._workers = workers
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
