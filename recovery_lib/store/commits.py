@@ -4,7 +4,7 @@ Content is written first (an immutable blob, or inlined in the manifest); the co
 compare-and-swap of the name's head record, whose manifest carries the next commit
 sequence number; the manifest is then written as history. A crash before the CAS leaves
 the previous version current. A commit in the secondary (failover) leaves an outage marker
-there for reconciliation.
+there, before its CAS, for reconciliation.
 """
 from __future__ import annotations
 
