@@ -33,26 +33,55 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from typing import TYPE_CHECKING
+import threading
+from typing import Any, Callable, Protocol, TypeVar
 
 from . import manifest as mf
 from ._streams import HashingReader, HashingWriter
+from .backends.base import Backend
 from .errors import CheckpointNotFound, ConflictError, IntegrityError
 
-if TYPE_CHECKING:
-    from .store import CheckpointStore
-
-__all__ = ["reconcile", "reconciled_key"]
+__all__ = ["ReconcilableStore", "reconcile", "reconciled_key"]
 
 logger = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 16
+
+T = TypeVar("T")
+
+
+class ReconcilableStore(Protocol):
+    """What reconciliation uses of a ``CheckpointStore`` (whose internals it shares): declared
+    here so that this module does not import the store that calls it."""
+
+    prefix: str
+    two_way: bool
+    _head_cache: dict[tuple[str, str], tuple[str, mf.Manifest]]
+    _cache_lock: threading.Lock
+    _signing_key: bytes | None
+    _wall_clock: Callable[[], int]
+
+    @property
+    def regions(self) -> tuple[str, ...]: ...
+
+    def backend(self, region: str) -> Backend: ...
+
+    def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest: ...
+
+    def _region_entries(self, region: str, list_prefix: str) -> list[tuple[str, str]]: ...
+
+    def _read_head(self, region: str, name: str, *, raw: bool = False) -> Any: ...
+
+    def _download(self, region: str, key: str, sink: Any, *, expected_size: int,
+                  progress: Any = None) -> None: ...
 
 
 def reconciled_key(prefix: str, name: str, version: str) -> str:
     return f"{prefix}reconciled/{name}@{version}"
 
 
-def reconcile(store: "CheckpointStore") -> list[str]:
+def reconcile(store: ReconcilableStore) -> list[str]:
     if len(store.regions) < 2:
         return []
     primary, secondary = store.regions[:2]
@@ -76,7 +105,7 @@ def reconcile(store: "CheckpointStore") -> list[str]:
     return actions
 
 
-def _reconcile_name(store: "CheckpointStore", name: str, todo: list[str], primary: str,
+def _reconcile_name(store: ReconcilableStore, name: str, todo: list[str], primary: str,
                     secondary: str) -> list[str]:
     pb = store.backend(primary)
     actions: list[str] = []
@@ -116,7 +145,7 @@ def _reconcile_name(store: "CheckpointStore", name: str, todo: list[str], primar
     return actions
 
 
-def _outage_commit(store: "CheckpointStore", name: str, version: str, secondary: str,
+def _outage_commit(store: ReconcilableStore, name: str, version: str, secondary: str,
                    head: tuple[str, mf.Manifest, bytes] | None
                    ) -> tuple[mf.Manifest, bytes] | str:
     """The manifest (and its bytes) of the outage commit ``version`` in the secondary; or
@@ -148,7 +177,7 @@ def _outage_commit(store: "CheckpointStore", name: str, version: str, secondary:
     return f"not committed in the {secondary} region (yet)"
 
 
-def _replay(store: "CheckpointStore", name: str, brought: list[tuple[str, mf.Manifest, bytes]],
+def _replay(store: ReconcilableStore, name: str, brought: list[tuple[str, mf.Manifest, bytes]],
             primary: str, secondary: str) -> list[str]:
     """Commit the outage commits on top of the primary's head, oldest first.
 
@@ -216,7 +245,7 @@ def _same_state(a: mf.Manifest, b: mf.Manifest) -> bool:
                                                           b.metadata)
 
 
-def _cas(store: "CheckpointStore", name: str, primary: str,
+def _cas(store: ReconcilableStore, name: str, primary: str,
          head: tuple[str, mf.Manifest, bytes] | None, version: str, encoded: bytes) -> bool:
     """The commit protocol of the store: compare-and-swap the head, then write history."""
     pb = store.backend(primary)
@@ -237,7 +266,7 @@ def _cas(store: "CheckpointStore", name: str, primary: str,
     return True
 
 
-def _copy_blob(store: "CheckpointStore", sha256: str, size: int, source: str, dest: str) -> None:
+def _copy_blob(store: ReconcilableStore, sha256: str, size: int, source: str, dest: str) -> None:
     key = mf.blob_key(store.prefix, sha256)
     db = store.backend(dest)
     if store._call(dest, db.holds, key, sha256, size):
