@@ -30,7 +30,8 @@ class Checkpoint:
     that makes the name absent without removing any history. ``step`` is the caller's
     integer step (a training step) given at save time, or None.
 
-    ``list()`` and ``versions()`` answer from one LIST request: their Checkpoints carry
+    ``list()`` and ``versions()`` answer from LIST requests (``list()``: manifests and head
+    records; a head is read only when its listing does not match): their Checkpoints carry
     name, version, created_at (encoded in the version id), region and deleted, and leave
     the manifest fields (``sha256``, ``size``, ``serializer``, ``metadata``, ...) unset
     (``None``/empty) unless called with ``detail=True``; ``detailed`` tells which.

@@ -28,6 +28,9 @@ class Backend(abc.ABC):
     region: str
     #: Whether many small calls may run concurrently to save latency (remote stores).
     concurrent_reads: bool = False
+    #: Seconds after which the store also asks the next region for a name's head and takes
+    #: the first answer (a hedged read, :mod:`recovery_lib.hedge`); None: never hedge.
+    hedge_after: float | None = None
 
     def check_key(self, key: str) -> None:
         """Raise :class:`~recovery_lib.InvalidName` if this backend could not store ``key``
@@ -54,6 +57,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         """``(key, size)`` for every key starting with ``prefix``, in no particular order."""
+
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, int, str | None]]:
+        """``(key, size, entity tag)`` for every key starting with ``prefix``; the tag is
+        None where the listing does not carry one (the default). Equal tags mean equal
+        bytes, so a caller may skip reading an object whose tag it can match."""
+        return ((key, size, None) for key, size in self.list(prefix))
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:

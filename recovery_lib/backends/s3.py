@@ -47,6 +47,7 @@ from ..errors import (
     RegionUnavailable,
 )
 from .base import Backend, Progress
+from .ranged_download import ranged_download
 
 __all__ = ["S3Backend", "ClientFactory", "client_config", "transfer_config"]
 
@@ -137,6 +138,9 @@ class S3Backend(Backend):
         self.region_name = region_name
         self.endpoint_url = endpoint_url
         self.options = options or S3Options()
+        #: a head GET not answered within the metadata read timeout is hedged to the
+        #: secondary (the timeout past which a region counts as unable to answer quickly)
+        self.hedge_after: float | None = self.options.metadata_timeout
         self._sse: dict[str, str] = (
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn} if kms_key_arn else {}
         )
@@ -303,6 +307,18 @@ class S3Backend(Backend):
                 found.extend((item["Key"], int(item["Size"])) for item in page.get("Contents", ()))
         return iter(found)
 
+    def list_tagged(self, prefix: str) -> Iterator[tuple[str, int, str | None]]:
+        """With the ETag the LIST returns: the MD5 of a single-PUT object's bytes, so equal
+        tags mean equal bytes. With SSE-KMS the ETag is not an MD5 (S3 API reference,
+        ``Object``, ``ETag``): tags of equal bytes then differ, and callers read instead."""
+        found: list[tuple[str, int, str | None]] = []
+        with self._translate("LIST", prefix + "*"):
+            paginator = self.metadata_client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                found.extend((item["Key"], int(item["Size"]), item.get("ETag"))
+                             for item in page.get("Contents", ()))
+        return iter(found)
+
     def delete(self, key: str) -> None:
         with self._translate("DELETE", key):
             self.metadata_client.delete_object(Bucket=self.bucket, Key=key)
@@ -319,17 +335,15 @@ class S3Backend(Backend):
                  expected_size: int | None = None) -> None:
         with self._translate("download", key):
             if sink.seekable():
-                if expected_size is not None:
-                    found = self.head(key)
-                    if found is None:
-                        raise CheckpointNotFound(f"s3://{self.bucket}/{key} does not exist in "
-                                                 f"the {self.region} region")
-                    if found != expected_size:
-                        raise IntegrityError(f"s3://{self.bucket}/{key} has {found} bytes, "
-                                             f"expected {expected_size}; not downloaded")
-                self.transfer_client.download_fileobj(
-                    self.bucket, key, sink, Config=self._transfer_config, Callback=progress
-                )
+                found = self.metadata_client.head_object(Bucket=self.bucket, Key=key)
+                size = int(found["ContentLength"])
+                if expected_size is not None and size != expected_size:
+                    raise IntegrityError(f"s3://{self.bucket}/{key} has {size} bytes, "
+                                         f"expected {expected_size}; not downloaded")
+                ranged_download(self.transfer_client, self.bucket, key, sink, size=size,
+                                etag=str(found["ETag"]),
+                                part_size=self.options.multipart_chunksize,
+                                workers=self.options.max_concurrency, progress=progress)
                 return
             response = self.transfer_client.get_object(Bucket=self.bucket, Key=key)
             length = int(response.get("ContentLength", 0))

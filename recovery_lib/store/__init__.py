@@ -14,16 +14,19 @@ backends (:mod:`recovery_lib.backends`) do the I/O. Layout and formats live in
   whatever the writers' clocks say, and history order is commit order. The manifest is
   then also written as ``P manifests/{name}@{version}.json`` (history, listings). A crash
   before the CAS leaves the previous version current;
-- loading the current version is one GET of the head (plus the blob, for large payloads);
-  stores written before head records existed are read through their manifest listing;
+- loading the current version is one GET of the head (plus the blob, for large payloads),
+  hedged to the secondary when the primary has not answered within its metadata timeout
+  (:mod:`recovery_lib.hedge`); listings also take each name's current version from its
+  head record; stores written before head records existed are read through their
+  manifest listing;
 - every load verifies size and SHA-256 and never returns bytes that do not verify. It
   falls back to the other region, or (when no version was pinned) to an older verified
   version *of the current lineage* (never one a rollback or delete moved away from),
   logging a WARNING; :meth:`CheckpointStore.load_with_info` tells which one served.
   IntegrityError when nothing acceptable verifies.
 
-Commits made in the secondary during an outage leave a marker there; after failback they
-are reconciled into the primary (see :mod:`recovery_lib.reconcile`, docs/consistency.md).
+Commits made in the secondary during an outage leave a marker there (before their head
+CAS); after failback they are replayed on top of the primary's head (see :mod:`recovery_lib.reconcile`, docs/consistency.md).
 
 The class is assembled from layers, each using only what is beneath it:
 

@@ -4,7 +4,7 @@ Content is written first (an immutable blob, or inlined in the manifest); the co
 compare-and-swap of the name's head record, whose manifest carries the next commit
 sequence number; the manifest is then written as history. A crash before the CAS leaves
 the previous version current. A commit in the secondary (failover) leaves an outage marker
-there for reconciliation.
+there, before its CAS, for reconciliation.
 """
 from __future__ import annotations
 
@@ -144,7 +144,8 @@ class CommitProtocol(Listings):
                 *, deleted: bool = False, rollback: bool = False) -> Checkpoint:
         """Write content, then advance the head by compare-and-swap in the first region that
         answers, then write the manifest to history. A commit in a region other than the
-        primary (failover) also leaves an outage marker there for reconciliation."""
+        primary (failover) also leaves an outage marker there for reconciliation, written
+        before the head CAS (see :meth:`_advance_head`)."""
         self._maybe_reconcile()
         order = self.policy.write_order()
         failures: list[str] = []
@@ -154,9 +155,6 @@ class CommitProtocol(Listings):
                 built = self._advance_head(region, name,
                                            lambda version: make(region, version, content),
                                            deleted=deleted, rollback=rollback)
-                if region != self.regions[0]:
-                    self._call(region, self._backends[region].put,
-                               mf.outage_key(self.prefix, name, built.version), b"")
             except RegionUnavailable as exc:
                 failures.append(str(exc))
                 if region != order[-1]:
@@ -183,7 +181,12 @@ class CommitProtocol(Listings):
         """Compare-and-swap the head of ``name`` in ``region`` from the head this store last
         saw (none: create-only) to a manifest with the next commit sequence number. On 412
         PreconditionFailed / 409 ConditionalRequestConflict: read the head again and retry
-        (S3 User Guide, conditional writes). Then write the manifest as history."""
+        (S3 User Guide, conditional writes). Then write the manifest as history.
+
+        Outside the primary region each attempt first writes an outage marker naming its
+        version: a writer killed right after the CAS has then left what reconciliation
+        needs to find the commit. A marker whose CAS lost (or never ran) names a version
+        that never committed; reconciliation skips it (:mod:`recovery_lib.reconcile`)."""
         backend = self._backends[region]
         key = mf.head_key(self.prefix, name)
         with self._cache_lock:
@@ -208,6 +211,8 @@ class CommitProtocol(Listings):
                 continue
             built = build(version)
             encoded = mf.encode(built, signing_key=self._signing_key)
+            if region != self.regions[0]:
+                self._call(region, backend.put, mf.outage_key(self.prefix, name, version), b"")
             try:
                 new_tag = self._call(region, backend.put_if_match, key, encoded, tag)
                 break

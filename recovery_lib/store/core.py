@@ -25,6 +25,7 @@ from ..errors import (
     RegionUnavailable,
 )
 from ..failover import FailoverPolicy
+from ..hedge import Hedger
 from ..names import validate_name, validate_prefix
 from ..reconcile import reconcile
 
@@ -71,6 +72,7 @@ class StoreCore:
         self._cache_lock = threading.Lock()
         self._pickle_warned = False
         self._reconcile_due = secondary is not None
+        self._hedger = Hedger()
 
     def __repr__(self) -> str:
         backends = ", ".join(repr(b) for b in self._backends.values())

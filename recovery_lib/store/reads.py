@@ -34,6 +34,32 @@ T = TypeVar("T")
 class VerifiedReads(StoreCore):
     """Loads that verify what they return, falling back along the lineage."""
 
+    def _read_head_hedged(self, region: str, name: str, others: list[str],
+                          failed: set[str]) -> tuple[Any, str]:
+        """``(head, region that answered)``: the head from ``region``, hedged to the next
+        region when ``region`` has not answered within its backend's ``hedge_after``
+        (:mod:`recovery_lib.hedge`). Only a head the other region actually holds is taken
+        from it; "no head there" (not replicated yet) waits for ``region``'s answer."""
+        delay = getattr(self._backends[region], "hedge_after", None)
+        other = next((r for r in others if r not in failed), None)
+        if delay is None or other is None or not self.policy.breakers[other].allow():
+            return self._read_head(region, name), region
+
+        def theirs() -> Any:
+            head = self._read_head(other, name)
+            if head is None:
+                raise CheckpointNotFound(f"no head of {name!r} in the {other} region")
+            return head
+
+        head, which = self._hedger.run(lambda: self._read_head(region, name), theirs,
+                                       delay=delay)
+        if which == 0:
+            return head, region
+        self._reconcile_due = True
+        logger.warning("head of %r read from the %s region: the %s region did not answer "
+                       "within %.2f s (hedged read)", name, other, region, delay)
+        return head, other
+
     def _manifest_any(self, name: str, version: str) -> tuple[mf.Manifest, str]:
         """A verified manifest from the first region that has one."""
         problems: list[str] = []
@@ -262,7 +288,7 @@ class VerifiedReads(StoreCore):
             if region in failed:
                 continue
             try:
-                head = self._read_head(region, name)
+                head, region = self._read_head_hedged(region, name, order[index + 1:], failed)
             except RegionUnavailable as exc:
                 failed.add(region)
                 errors.append(str(exc))

@@ -102,6 +102,7 @@ def test_primary_fault_fails_over_within_bounds_and_breaker_stops_paying(sandbox
     # A hang guard, not a speed claim (speed is benchmarks/bench_failover.py): generous enough
     # for a loaded 2-core machine, far below what unbounded retries against a dead primary take.
     assert first < 20.0, f"failover took {first:.2f}s"
+    store._hedger.wait_idle()  # a hedged read returns first; the primary's call then fails
     assert "circuit open" in caplog.text
     accepted = proxy.accepted
     assert store.load("jobs/weights") == BIG
@@ -128,6 +129,7 @@ def test_default_options_fail_a_black_holed_primary_over_and_stop_asking_it(sand
     proxy.set_mode("blackhole")
     data, served = store.load_with_info("d")
     assert (data, served.region) == (1, "secondary")
+    store._hedger.wait_idle()  # a hedged read returns first; the primary's call then fails
     assert store.policy.breakers["primary"].state == "open"
     assert store.policy.breakers["secondary"].state == "closed"
     accepted = proxy.accepted

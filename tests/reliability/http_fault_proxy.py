@@ -8,6 +8,10 @@ is forwarded to the upstream server and its response relayed.
 
 ``after_rate`` (default 0) answers ``500 InternalError`` AFTER forwarding a request, so the
 request took effect but the client never learns it (an ambiguous failure).
+
+``on_response(method, path, status)``, if given, is called after a request took effect
+upstream and before its response is relayed: a test can SIGKILL the client there, which is
+a crash at exactly that point of its protocol (the write happened, the writer never learnt).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import http.server
 import random
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["HttpFaultProxy"]
 
@@ -30,8 +34,10 @@ _ERRORS = {
 
 class HttpFaultProxy:
     def __init__(self, upstream: tuple[str, int], *, rate: float = 0.2, after_rate: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0,
+                 on_response: Callable[[str, str, int], None] | None = None) -> None:
         self.upstream = upstream
+        self.on_response = on_response
         self.rate = rate
         self.after_rate = after_rate
         self._rng = random.Random(seed)
@@ -83,6 +89,8 @@ class HttpFaultProxy:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     response = conn.getresponse()
                     payload = response.read()
+                    if proxy.on_response is not None:
+                        proxy.on_response(self.command, self.path, response.status)
                     if fault == "after":
                         self._error(500)
                         return
@@ -101,7 +109,13 @@ class HttpFaultProxy:
                 finally:
                     conn.close()
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+            def _quiet(self) -> None:
+                try:
+                    self._handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client is gone (killed by a test)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _quiet
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

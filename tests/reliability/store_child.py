@@ -1,7 +1,7 @@
 """A separate writer/reader process for the commit-order tests (its own clock, its own store).
 
 ``python -m tests.reliability.store_child DESCRIPTOR_JSON SKEW_SECONDS ACTION NAME [VALUE]``
-prints one JSON line: ``{"version": ...}`` for ``save``, ``{"data": ..., "version": ...,
+prints one JSON line: ``{"version": ...}`` for ``save`` and ``delete``, ``{"data": ..., "version": ...,
 "region": ...}`` for ``load``. ``SKEW_SECONDS`` shifts this process's wall clock (the store's
 ``wall_clock`` seam), as on a host whose clock runs fast.
 """
@@ -22,6 +22,8 @@ def main() -> None:
         wall_clock=lambda: time.time_ns() + int(skew * 1e9))
     if action == "save":
         print(json.dumps({"version": store.save(name, json.loads(sys.argv[5])).version}))
+    elif action == "delete":
+        print(json.dumps({"version": store.delete(name).version}))
     elif action == "load":
         data, info = store.load_with_info(name)
         print(json.dumps({"data": data, "version": info.version, "region": info.region}))
