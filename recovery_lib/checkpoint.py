@@ -27,7 +27,8 @@ class Checkpoint:
     ``sha256``/``size`` describe the serialized content, whether it is inlined in the
     manifest (``blobs == ()``) or stored in blobs. A rollback records the version whose
     content it restores in ``parent_version``. ``deleted`` marks a tombstone: a version
-    that makes the name absent without removing any history.
+    that makes the name absent without removing any history. ``step`` is the caller's
+    integer step (a training step) given at save time, or None.
 
     ``list()`` and ``versions()`` answer from one LIST request: their Checkpoints carry
     name, version, created_at (encoded in the version id), region and deleted, and leave
@@ -49,6 +50,7 @@ class Checkpoint:
     parent_version: str | None = None
     deleted: bool = False
     origin_region: str | None = None
+    step: int | None = None
 
     @property
     def detailed(self) -> bool:

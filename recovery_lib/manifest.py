@@ -28,6 +28,9 @@ is detected like changed content. Schema 2 adds ``signature``: an HMAC-SHA256 of
 canonical JSON under the store's manifest key (:mod:`recovery_lib.signing`), or null. The
 checksum detects accidents; only the signature detects a writer who may write the prefix.
 Schema 1 manifests (no signature field) keep loading when no key is configured.
+Schema 3 adds ``step``: the caller's integer training step (:func:`validate_step`). A
+manifest without a step is still written as schema 2, so readers of earlier versions keep
+reading stores that use no steps; schemas 1 and 2 decode with ``step`` None.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ from typing import Any, Callable
 
 from .checkpoint import BlobRef, Checkpoint, Region
 from . import signing
-from .errors import IntegrityError, InvalidName
+from .errors import IntegrityError, InvalidData, InvalidName
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -70,10 +73,13 @@ __all__ = [
     "outage_prefix",
     "version_seq",
     "order_key",
+    "validate_step",
 ]
 
-SCHEMA_VERSION = 2
-_SCHEMAS = (1, 2)
+SCHEMA_VERSION = 2  # written for manifests without a step; 3 for those with one
+STEP_SCHEMA = 3
+_SCHEMAS = (1, 2, 3)
+MAX_STEP = 10 ** 15 - 1
 SERIALIZERS = ("json", "raw", "pickle")
 TOMBSTONE_SUFFIX = "-deleted"
 ROLLBACK_SUFFIX = "-rollback"
@@ -85,7 +91,7 @@ _FIELDS_V1 = {
     "schema", "name", "version", "created_at", "origin_region", "serializer", "sha256",
     "size", "metadata", "blobs", "inline", "parent_version", "deleted", "checksum",
 }
-_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"signature"}}
+_FIELDS = {1: _FIELDS_V1, 2: _FIELDS_V1 | {"signature"}, 3: _FIELDS_V1 | {"signature", "step"}}
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 # --- version ids ---------------------------------------------------------------------
@@ -147,6 +153,17 @@ def validate_version(version: object) -> str:
             "'1718000000000000000-1a2b3c4d') as listed by versions()"
         )
     return version
+
+
+def validate_step(step: object) -> int | None:
+    """``step`` if it is None or an int in ``[0, MAX_STEP]``; InvalidData otherwise. A step
+    is the caller's (a training step, an epoch): the store orders versions by commit, never
+    by step, and saving a step that exists makes a new version of that step."""
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise InvalidData(f"step {step!r} is not an int in [0, {MAX_STEP}] (or None for no step)")
+    return step
 
 
 def is_tombstone(version: str) -> bool:
@@ -244,6 +261,7 @@ class Manifest:
     blobs: tuple[BlobRef, ...] = ()
     inline: bytes | None = None
     parent_version: str | None = None
+    step: int | None = None
 
     @property
     def deleted(self) -> bool:
@@ -263,6 +281,7 @@ class Manifest:
             parent_version=self.parent_version,
             deleted=self.deleted,
             origin_region=self.origin_region,
+            step=self.step,
         )
 
 
@@ -282,7 +301,7 @@ def _canonical(body: dict[str, Any]) -> bytes:
 def encode(m: Manifest, *, signing_key: bytes | None = None) -> bytes:
     """Canonical JSON of ``m`` with its checksum (and its signature with ``signing_key``)."""
     body: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
+        "schema": SCHEMA_VERSION if m.step is None else STEP_SCHEMA,
         "name": m.name,
         "version": m.version,
         "created_at": m.created_at.astimezone(dt.timezone.utc).isoformat(),
@@ -296,6 +315,8 @@ def encode(m: Manifest, *, signing_key: bytes | None = None) -> bytes:
         "parent_version": m.parent_version,
         "deleted": m.deleted,
     }
+    if m.step is not None:
+        body["step"] = validate_step(m.step)
     unsigned = _canonical(body)
     body["signature"] = None if signing_key is None else signing.sign(signing_key, unsigned)
     canonical = _canonical(body)
@@ -404,6 +425,10 @@ def decode(raw: bytes, *, key: str, name: str, version: str,
         raise bad(f"parent_version {parent!r} is not a version id")
     if typed("deleted", bool) != is_tombstone(version):
         raise bad("'deleted' disagrees with the version id")
+    step = body.get("step")
+    if schema == STEP_SCHEMA:
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+            raise bad(f"step {step!r} is not an int in [0, {MAX_STEP}]")
     return Manifest(
         name=name,
         version=version,
@@ -416,4 +441,5 @@ def decode(raw: bytes, *, key: str, name: str, version: str,
         blobs=tuple(blobs),
         inline=inline,
         parent_version=parent,
+        step=step,
     )

@@ -81,7 +81,7 @@ def test_manifest_round_trip_and_checkpoint_view():
 
 
 @pytest.mark.parametrize("mutate,why", [
-    (lambda b: b.update(schema=3), "schema 3"),  # schema 2 added signatures
+    (lambda b: b.update(schema=4), "schema 4"),  # schema 2 added signatures, 3 steps
     (lambda b: b.pop("size"), "missing"),
     (lambda b: b.update(extra=1), "unexpected"),
     (lambda b: b.update(name="other"), "checksum"),
