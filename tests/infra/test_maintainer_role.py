@@ -1,0 +1,50 @@
+"""The maintainer role (issue 11): the only principal allowed to delete checkpoint objects."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import policies
+from infra.mockrun import ProgramRun
+from infra.policies import allowed_actions
+
+from .conftest import policy_of
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SRC, DST = "arn:aws:s3:::src", "arn:aws:s3:::dst"
+
+
+def test_maintainer_policy_is_the_job_policy_plus_delete_object_only():
+    job = policies.job_role_policy(bucket_arns=[SRC, DST], prefix="checkpoints/")
+    maintainer = policies.maintainer_role_policy(bucket_arns=[SRC, DST], prefix="checkpoints/")
+    assert set(allowed_actions(maintainer)) - set(allowed_actions(job)) == {"s3:DeleteObject"}
+    deleting = [s for s in maintainer["Statement"] if "s3:DeleteObject" in s["Action"]]
+    assert [s["Resource"] for s in deleting] == [[f"{SRC}/checkpoints/*", f"{DST}/checkpoints/*"]]
+    # never permanent deletes: those would skip the noncurrent-version undo window
+    assert "s3:DeleteObjectVersion" not in allowed_actions(maintainer)
+
+
+def test_account_trust_names_exactly_this_account():
+    trust = policies.account_assume_role_policy(account_id="123456789012")
+    assert trust["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    with pytest.raises(ValueError, match="12 digits"):
+        policies.account_assume_role_policy(account_id="*")
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_program_exports_the_maintainer_and_only_it_may_delete(stack, request):
+    run: ProgramRun = request.getfixturevalue(stack)
+    role = run.one(ROLE, "maintainer-role")
+    assert run.outputs["maintainerRoleArn"] == role.state["arn"]
+    lifecycle = run.outputs["platform"]["lifecycle"]
+    assert lifecycle["maintainer_role_arn"] == role.state["arn"]
+    assert lifecycle["noncurrent_version_days"] >= 1
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"]["AWS"].endswith(":root")
+    deleters = {r.name for r in run.of_type(ROLE_POLICY)
+                if "s3:DeleteObject" in allowed_actions(policy_of(r))}
+    assert deleters == {"maintainer-checkpoints"}
+    assert "s3:DeleteObject" not in allowed_actions(policy_of(run.one(ROLE_POLICY, "jobs-checkpoints")))
