@@ -49,11 +49,13 @@ from .lifecycle import parse_marker_key, retired_key
 if TYPE_CHECKING:
     from .store import CheckpointStore
 
-__all__ = ["GcReport", "RegionGc", "View", "collect", "build_view", "DEFAULT_GRACE_SECONDS"]
+__all__ = ["GcReport", "RegionGc", "View", "collect", "build_view", "usage",
+           "DEFAULT_GRACE_SECONDS", "UNREFERENCED"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 24 * 3600.0
+UNREFERENCED = "(unreferenced blobs)"  # the du row of blobs no live version references
 Pair = tuple[str, str]  # (name, version)
 
 
@@ -305,3 +307,46 @@ def _recheck(store: "CheckpointStore", view: View, report: GcReport) -> None:
 
 def _old(modified: float | None, horizon: float) -> bool:
     return modified is not None and modified <= horizon
+
+
+def usage(store: "CheckpointStore", name_prefix: str = "") -> list[dict[str, object]]:
+    """``recovery du``: per region and name, bytes and objects that are live (head, manifests
+    of unretired versions, the blobs they reference) against garbage (manifests of retired
+    versions and their markers); blobs no live version references in one row of their own.
+    One view as for :func:`collect` (LISTs, head and live-manifest GETs); nothing written."""
+    from .names import validate_prefix
+
+    validate_prefix(name_prefix)
+    view = build_view(store, name_prefix=name_prefix)
+    rows: list[dict[str, object]] = []
+    live = view.live()
+    for region in store.regions:
+        per: dict[str, dict[str, int]] = {}
+
+        def add(name: str, kind: str, size: int) -> None:
+            row = per.setdefault(name, {"live_bytes": 0, "live_objects": 0,
+                                        "garbage_bytes": 0, "garbage_objects": 0})
+            row[f"{kind}_bytes"] += size
+            row[f"{kind}_objects"] += 1
+
+        for name in view.heads[region]:
+            add(name, "live", 0)
+        for pair, (size, _) in view.manifests[region].items():
+            add(pair[0], "live" if pair in live else "garbage", size)
+        for pair in view.retired_keys[region]:
+            if view.is_retired(pair):
+                add(pair[0], "garbage", 0)
+        referenced: set[str] = set()
+        for name in sorted({n for n, _ in live}):
+            blobs = {b.sha256: b.size for (n, v) in live if n == name and (n, v) in view.read
+                     for b in view.read[(n, v)].blobs}
+            for sha in blobs:
+                if sha in view.blobs[region]:
+                    add(name, "live", view.blobs[region][sha][0])
+            referenced |= set(blobs)
+        for sha, (size, _) in view.blobs[region].items():
+            if sha not in referenced and not name_prefix:
+                add(UNREFERENCED, "garbage", size)
+        rows.extend({"region": region, "name": name, **counts}
+                    for name, counts in sorted(per.items()))
+    return rows

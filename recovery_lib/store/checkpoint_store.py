@@ -16,6 +16,7 @@ from ..names import validate_prefix
 from ..platform import Platform, load_platform
 from .commits import CommitProtocol
 from .replication_status import ReplicationChecks
+from .steps import StepsAndLifecycle
 
 __all__ = ["CheckpointStore"]
 
@@ -23,7 +24,7 @@ _named_memory: dict[str, "CheckpointStore"] = {}
 _named_memory_lock = threading.Lock()
 
 
-class CheckpointStore(CommitProtocol, ReplicationChecks):
+class CheckpointStore(CommitProtocol, ReplicationChecks, StepsAndLifecycle):
     """Versioned checkpoints in one region, or in a primary region with a secondary.
 
     Build one with :meth:`memory`, :meth:`local`, :meth:`from_platform` or :meth:`from_url`,
