@@ -16,9 +16,15 @@ have no ``s3:DeleteObject``). One :func:`collect` call:
    region references, both only when older than the grace period (which protects in-flight
    saves: a blob uploaded but not yet committed, a marker a prune just wrote), then the
    retired markers of removed versions.
-4. Just before deleting, LISTs the manifests again in both regions and reads the ones
-   committed meanwhile: a save that reused an old blob keeps it.
-5. Deletes with ``DeleteObjects``, 1,000 keys per request, in each region separately.
+4. Just before deleting, LISTs the manifests (and the heads written since it started)
+   again in both regions and reads the versions committed meanwhile: a save that reused an
+   old blob keeps it.
+5. Deletes with ``DeleteObjects``, 1,000 keys per request, in each region separately;
+   content first, retired markers after.
+6. Checks once more: a version committed between step 4 and the deletes gets its blob back
+   (copied from the noncurrent version the delete left: ``Backend.restore``). A save that
+   commits later finds its reused blob missing and uploads it again (the store checks a
+   reused blob once more after its commit).
 
 Why per region, with the union of both regions' needs (S3 User Guide, "Replicating delete
 markers between buckets",
@@ -55,6 +61,7 @@ __all__ = ["GcReport", "RegionGc", "View", "collect", "build_view", "usage",
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 24 * 3600.0
+_SKEW = 300.0  # seconds of clock skew allowed between this host and the object store
 UNREFERENCED = "(unreferenced blobs)"  # the du row of blobs no live version references
 Pair = tuple[str, str]  # (name, version)
 
@@ -71,6 +78,7 @@ class RegionGc:
     young: int = 0  # garbage left because it is younger than the grace period
     delete_requests: int = 0
     errors: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    restored: list[str] = dataclasses.field(default_factory=list)  # deleted, then restored
 
     @property
     def keys(self) -> int:
@@ -227,8 +235,9 @@ def collect(store: "CheckpointStore", *, grace_seconds: float = DEFAULT_GRACE_SE
             or grace_seconds < 0:
         from .errors import ConfigError
         raise ConfigError(f"grace period {grace_seconds!r}: expected seconds >= 0")
+    started = clock()
     view = build_view(store)
-    horizon = clock() - grace_seconds
+    horizon = started - grace_seconds
     problems = [f"{n}@{v}: {why}" for (n, v), why in sorted(view.unreadable.items())
                 if not view.is_retired((n, v))]
     if problems:
@@ -263,7 +272,7 @@ def collect(store: "CheckpointStore", *, grace_seconds: float = DEFAULT_GRACE_SE
                     for r in store.regions):
                 out.markers.append(retired_key(view.prefix, *pair))
     if not dry_run:
-        _recheck(store, view, report)
+        _recheck(store, view, report, since=started - _SKEW)
     for region in store.regions:
         out = report.regions[region]
         blob_root = mf.blob_key(view.prefix, "")
@@ -277,32 +286,71 @@ def collect(store: "CheckpointStore", *, grace_seconds: float = DEFAULT_GRACE_SE
                 out.errors.extend(store._call(region, store.backend(region).delete_many,
                                               sorted(keys)))
                 out.delete_requests += -(-len(keys) // 1000)
+    if not dry_run:
+        _repair(store, view, report, since=started - _SKEW)
+    for out in report.regions.values():
         logger.info("gc in the %s region: %d manifest(s), %d blob(s), %d marker(s), %d bytes; "
-                    "%d younger than the grace period; %d error(s)", region, len(out.manifests),
-                    len(out.blobs), len(out.markers), out.bytes, out.young, len(out.errors))
+                    "%d younger than the grace period; %d restored, %d error(s)%s", out.region,
+                    len(out.manifests), len(out.blobs), len(out.markers), out.bytes, out.young,
+                    len(out.restored), len(out.errors), " (dry run)" if dry_run else "")
     return report
 
 
-def _recheck(store: "CheckpointStore", view: View, report: GcReport) -> None:
-    """Read manifests committed since the view was built; keep the blobs they reference."""
+def _fresh(store: "CheckpointStore", view: View, since: float) -> set[Pair]:
+    """Versions committed since the view was built, read: new history manifests (one LIST
+    per region) and heads written since ``since`` (a LIST per region, GETs of those only;
+    a commit is in its head before its history manifest)."""
     known = view.versions()
     fresh: set[Pair] = set()
     for region in store.regions:
-        for key, _ in store._call(region, store.backend(region).list,
-                                  mf.manifests_root(view.prefix)):
+        backend = store.backend(region)
+        for key, _ in store._call(region, backend.list, mf.manifests_root(view.prefix)):
             pair = mf.parse_manifest_key(view.prefix, key)
             if pair is not None and pair not in known:
                 fresh.add(pair)
                 view.manifests[region].setdefault(pair, (0, None))
-    if not fresh:
-        return
-    _read(store, view, fresh)
+        root = mf.heads_prefix(view.prefix)
+        for key, _, modified in store._call(region, lambda: list(backend.list_modified(root))):
+            if not key.endswith(".json") or (modified is not None and modified < since):
+                continue
+            head = store._read_head(region, key[len(root):-len(".json")])
+            if head is not None and (head[1].name, head[1].version) not in known:
+                pair = (head[1].name, head[1].version)
+                fresh.add(pair)
+                view.read[pair] = head[1]
+    _read(store, view, fresh - set(view.read))
+    return fresh
+
+
+def _recheck(store: "CheckpointStore", view: View, report: GcReport, since: float) -> None:
+    """Just before deleting: blobs referenced by versions committed meanwhile are kept."""
+    fresh = _fresh(store, view, since)
     keep = {mf.blob_key(view.prefix, b.sha256) for p in fresh if p in view.read
             for b in view.read[p].blobs}
     if any(p in view.unreadable for p in fresh):
         keep = {k for out in report.regions.values() for k in out.blobs}
     for out in report.regions.values():
         out.blobs = [k for k in out.blobs if k not in keep]
+
+
+def _repair(store: "CheckpointStore", view: View, report: GcReport, since: float) -> None:
+    """After deleting: a version committed between the last check and the deletes (a save
+    reusing a blob it found present) gets its blob back, copied from the noncurrent
+    version the delete left. A save that commits after this check finds the blob missing
+    itself and uploads it again (CheckpointStore.save)."""
+    fresh = _fresh(store, view, since)
+    needed = {mf.blob_key(view.prefix, b.sha256) for p in fresh if p in view.read
+              for b in view.read[p].blobs}
+    for region in store.regions:
+        out = report.regions[region]
+        for key in sorted(needed & set(out.blobs)):
+            if store._call(region, store.backend(region).restore, key):
+                out.restored.append(key)
+                logger.warning("gc: %s in the %s region was deleted while a save reused it; "
+                               "restored", key, region)
+            else:
+                out.errors.append((key, "deleted while a save reused it, and could not be "
+                                        "restored (the saver uploads it again)"))
 
 
 def _old(modified: float | None, horizon: float) -> bool:

@@ -93,6 +93,11 @@ class Backend(abc.ABC):
             self.delete(key)
         return []
 
+    def restore(self, key: str) -> bool:
+        """Make the newest deleted version of ``key`` current again (garbage collection
+        undoing a delete that raced a save); True if it did. The default cannot."""
+        return False
+
     # -- compare-and-swap (the head record) ---------------------------------------------
     # The built-in backends implement both atomically. The defaults below keep backends
     # written for earlier versions working for a single writer; they are NOT atomic.

@@ -20,6 +20,7 @@ class MemoryBackend(Backend):
         self.region = region
         self._objects: dict[str, bytes] = {}
         self._modified: dict[str, float] = {}  # last write per key, from ``clock``
+        self._deleted: dict[str, bytes] = {}  # the last deleted data per key (versioning)
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -63,8 +64,19 @@ class MemoryBackend(Backend):
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._objects.pop(key, None)
+            data = self._objects.pop(key, None)
+            if data is not None:
+                self._deleted[key] = data
             self._modified.pop(key, None)
+
+    def restore(self, key: str) -> bool:
+        with self._lock:
+            data = self._deleted.pop(key, None)
+            if data is None or key in self._objects:
+                return False
+            self._objects[key] = data
+            self._modified[key] = self._clock()
+        return True
 
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:

@@ -330,6 +330,22 @@ class S3Backend(Backend):
                           for e in response.get("Errors", ()))
         return failed
 
+    def restore(self, key: str) -> bool:
+        """Copy the newest noncurrent version of ``key`` over its delete marker (a managed
+        copy: multipart for large objects). Needs s3:ListBucketVersions, s3:GetObjectVersion
+        and s3:PutObject, no delete permission."""
+        with self._translate("ListObjectVersions", key):
+            response = self.metadata_client.list_object_versions(Bucket=self.bucket, Prefix=key)
+        versions = [v for v in response.get("Versions", ()) if v["Key"] == key]
+        if not versions or any(v.get("IsLatest") for v in versions):
+            return False  # nothing deleted to bring back, or the key is current already
+        newest = max(versions, key=lambda v: v["LastModified"])
+        with self._translate("CopyObject", key):
+            self.transfer_client.copy(
+                {"Bucket": self.bucket, "Key": key, "VersionId": newest["VersionId"]}, self.bucket,
+                key, ExtraArgs=dict(self._sse) or None, Config=self._transfer_config)
+        return True
+
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:
         with self._translate("upload", key):

@@ -69,6 +69,7 @@ class CommitProtocol(Listings):
         sha256 = hashlib.sha256(payload).hexdigest()
         size = len(payload)
         inline = size <= self.inline_limit
+        reused: set[str] = set()
 
         def put_content(region: str) -> tuple[tuple[BlobRef, ...], bytes | None]:
             if inline:
@@ -78,6 +79,8 @@ class CommitProtocol(Listings):
             # otherwise write it again, which also repairs a poisoned content address.
             if not self._call(region, self._backends[region].holds, key, sha256, size):
                 self._call(region, self._backends[region].put, key, payload)
+            else:
+                reused.add(region)
             return (BlobRef(sha256, size),), None
 
         def make(region: str, version: str, content: tuple[tuple[BlobRef, ...], bytes | None]
@@ -87,7 +90,7 @@ class CommitProtocol(Listings):
                                size=size, metadata=meta, blobs=content[0], inline=content[1],
                                step=step)
 
-        return self._commit(name, put_content, make)
+        return self._recheck_reused(self._commit(name, put_content, make), reused, put_content)
 
     def save_file(self, name: str, path: str | os.PathLike[str], *,
                   metadata: Mapping[str, Any] | None = None,
@@ -112,11 +115,13 @@ class CommitProtocol(Listings):
             return self._save_payload(name, payload, "raw", meta, step=step)
         sha256 = _hash_file(path)
         key = mf.blob_key(self.prefix, sha256)
+        reused: set[str] = set()
 
         def put_content(region: str) -> tuple[tuple[BlobRef, ...], bytes | None]:
             backend = self._backends[region]
             if self._call(region, backend.holds, key, sha256, size):
                 logger.debug("blob %s already in %s and verified; upload skipped", key, region)
+                reused.add(region)
                 if progress:
                     progress(size)
                 return (BlobRef(sha256, size),), None
@@ -141,7 +146,21 @@ class CommitProtocol(Listings):
                                origin_region=region, serializer="raw", sha256=sha256, size=size,
                                metadata=meta, blobs=content[0], inline=None, step=step)
 
-        return self._commit(name, put_content, make)
+        return self._recheck_reused(self._commit(name, put_content, make), reused, put_content)
+
+    def _recheck_reused(self, checkpoint: Checkpoint, reused: set[str],
+                        put_content: Callable[[str], object]) -> Checkpoint:
+        """A save that reused a blob already present checks it once more after its commit:
+        garbage collection may have deleted it in between (it was unreferenced then), and
+        then it is uploaded again (recovery_lib.gc, step 6)."""
+        if checkpoint.region in reused:
+            reused.discard(checkpoint.region)
+            put_content(checkpoint.region)  # uploads only if the blob is gone
+            if checkpoint.region not in reused:
+                logger.warning("checkpoint %r version %s: its blob was removed while it was "
+                               "being committed (garbage collection); uploaded it again",
+                               checkpoint.name, checkpoint.version)
+        return checkpoint
 
     def _commit(self, name: str,
                 put_content: Callable[[str], T],

@@ -161,3 +161,36 @@ def test_bad_grace_period_is_refused():
     r = regions()
     with pytest.raises(ConfigError, match="-1"):
         gc.collect(r.store, clock=r.clock, grace_seconds=-1)
+
+
+def test_a_save_committed_between_the_recheck_and_the_deletes_gets_its_blob_back(monkeypatch):
+    r = regions()
+    versions = _saves(r, 3)
+    lifecycle.prune(r.store, {"keep_last": 1}, dry_run=False)
+    r.clock.advance(2 * DAY)
+    recheck = gc._recheck
+
+    def late_commit(store, view, report, since):
+        recheck(store, view, report, since)
+        store.rollback(NAME, versions[0])  # reuses v0's blob, which is about to be deleted
+
+    monkeypatch.setattr(gc, "_recheck", late_commit)
+    report = gc.collect(r.store, clock=r.clock)
+    restored = mf.blob_key("", hashlib.sha256(payload(0)).hexdigest())
+    assert report.regions["primary"].restored == [restored]
+    assert r.store.load(NAME) == payload(0)
+
+
+def test_a_save_whose_reused_blob_is_collected_before_its_commit_uploads_it_again(monkeypatch):
+    r = regions()
+    r.store.save("other", payload(7))  # the blob exists: the next save reuses it
+    key = mf.blob_key("", hashlib.sha256(payload(7)).hexdigest())
+    advance = r.store._advance_head
+
+    def collected_meanwhile(region, name, build, **kwargs):
+        r.primary.delete(key)  # GC removed it after the save found it present
+        return advance(region, name, build, **kwargs)
+
+    monkeypatch.setattr(r.store, "_advance_head", collected_meanwhile)
+    r.store.save(NAME, payload(7))
+    assert r.primary.head(key) is not None and r.store.load(NAME) == payload(7)
