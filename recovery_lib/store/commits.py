@@ -150,10 +150,11 @@ class CommitProtocol(Listings):
 
     def _recheck_reused(self, checkpoint: Checkpoint, reused: set[str],
                         put_content: Callable[[str], object]) -> Checkpoint:
-        """A save that reused a blob already present checks it once more after its commit:
-        garbage collection may have deleted it in between (it was unreferenced then), and
-        then it is uploaded again (recovery_lib.gc, step 6)."""
-        if checkpoint.region in reused:
+        """A save with a blob checks it once more after its commit (one HEAD): garbage
+        collection may have deleted it in between, because it was unreferenced then (a blob
+        reused, or an upload that took longer than the grace period), and then it is
+        uploaded again (recovery_lib.gc, step 6)."""
+        if checkpoint.blobs:
             reused.discard(checkpoint.region)
             put_content(checkpoint.region)  # uploads only if the blob is gone
             if checkpoint.region not in reused:
