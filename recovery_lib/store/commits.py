@@ -69,7 +69,6 @@ class CommitProtocol(Listings):
         sha256 = hashlib.sha256(payload).hexdigest()
         size = len(payload)
         inline = size <= self.inline_limit
-        reused: set[str] = set()
 
         def put_content(region: str) -> tuple[tuple[BlobRef, ...], bytes | None]:
             if inline:
@@ -79,8 +78,6 @@ class CommitProtocol(Listings):
             # otherwise write it again, which also repairs a poisoned content address.
             if not self._call(region, self._backends[region].holds, key, sha256, size):
                 self._call(region, self._backends[region].put, key, payload)
-            else:
-                reused.add(region)
             return (BlobRef(sha256, size),), None
 
         def make(region: str, version: str, content: tuple[tuple[BlobRef, ...], bytes | None]
@@ -90,7 +87,7 @@ class CommitProtocol(Listings):
                                size=size, metadata=meta, blobs=content[0], inline=content[1],
                                step=step)
 
-        return self._recheck_reused(self._commit(name, put_content, make), reused, put_content)
+        return self._blob_still_there(self._commit(name, put_content, make), put_content)
 
     def save_file(self, name: str, path: str | os.PathLike[str], *,
                   metadata: Mapping[str, Any] | None = None,
@@ -115,13 +112,11 @@ class CommitProtocol(Listings):
             return self._save_payload(name, payload, "raw", meta, step=step)
         sha256 = _hash_file(path)
         key = mf.blob_key(self.prefix, sha256)
-        reused: set[str] = set()
 
         def put_content(region: str) -> tuple[tuple[BlobRef, ...], bytes | None]:
             backend = self._backends[region]
             if self._call(region, backend.holds, key, sha256, size):
                 logger.debug("blob %s already in %s and verified; upload skipped", key, region)
-                reused.add(region)
                 if progress:
                     progress(size)
                 return (BlobRef(sha256, size),), None
@@ -146,18 +141,19 @@ class CommitProtocol(Listings):
                                origin_region=region, serializer="raw", sha256=sha256, size=size,
                                metadata=meta, blobs=content[0], inline=None, step=step)
 
-        return self._recheck_reused(self._commit(name, put_content, make), reused, put_content)
+        return self._blob_still_there(self._commit(name, put_content, make), put_content)
 
-    def _recheck_reused(self, checkpoint: Checkpoint, reused: set[str],
-                        put_content: Callable[[str], object]) -> Checkpoint:
-        """A save with a blob checks it once more after its commit (one HEAD): garbage
+    def _blob_still_there(self, checkpoint: Checkpoint, put_content: Callable[[str], object]
+                        ) -> Checkpoint:
+        """A save with a blob checks it is still there after its commit (one HEAD): garbage
         collection may have deleted it in between, because it was unreferenced then (a blob
         reused, or an upload that took longer than the grace period), and then it is
         uploaded again (recovery_lib.gc, step 6)."""
-        if checkpoint.blobs:
-            reused.discard(checkpoint.region)
-            put_content(checkpoint.region)  # uploads only if the blob is gone
-            if checkpoint.region not in reused:
+        region = checkpoint.region
+        for blob in checkpoint.blobs:
+            key = mf.blob_key(self.prefix, blob.sha256)
+            if self._call(region, self._backends[region].head, key) is None:
+                put_content(region)
                 logger.warning("checkpoint %r version %s: its blob was removed while it was "
                                "being committed (garbage collection); uploaded it again",
                                checkpoint.name, checkpoint.version)
