@@ -33,8 +33,11 @@ def _stepped(store: "CheckpointStore", name: str) -> list["Checkpoint"]:
     validate_name(name, prefix=store.prefix)
     retired = {v for n, v in markers(store, "retired", name) if n == name}
     pinned = {v for n, v in markers(store, "pinned", name) if n == name}
-    return [c for c in store.versions(name, detail=True)
-            if c.version not in retired or c.version in pinned]
+    try:
+        versions = store.versions(name, detail=True)
+    except CheckpointNotFound:
+        return []  # never saved: no steps (a fresh run resumes from nothing)
+    return [c for c in versions if c.version not in retired or c.version in pinned]
 
 
 def version_of_step(store: "CheckpointStore", name: str, step: int) -> str:
@@ -54,7 +57,8 @@ class StepsAndLifecycle:
     retention: "RetentionPolicy | None" = None
 
     def steps(self: "CheckpointStore", name: str) -> list[int]:  # type: ignore[misc]
-        """The distinct steps of ``name``'s unretired versions, ascending."""
+        """The distinct steps of ``name``'s unretired versions, ascending ([] for a name
+        never saved)."""
         return sorted({c.step for c in _stepped(self, name) if c.step is not None})
 
     def latest_step(self: "CheckpointStore", name: str) -> int | None:  # type: ignore[misc]
