@@ -48,3 +48,26 @@ def test_program_exports_the_maintainer_and_only_it_may_delete(stack, request):
                 if "s3:DeleteObject" in allowed_actions(policy_of(r))}
     assert deleters == {"maintainer-checkpoints"}
     assert "s3:DeleteObject" not in allowed_actions(policy_of(run.one(ROLE_POLICY, "jobs-checkpoints")))
+
+
+@pytest.mark.parametrize("stack", ["dev", "dr"])
+def test_gc_undo_window_is_the_noncurrent_version_expiry_and_delete_markers_replicate(stack, request):
+    """S3 User Guide, "Replicating delete markers between buckets"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/delete-marker-replication.html):
+    delete markers replicate only when the rule enables DeleteMarkerReplication. Our rule
+    enables it, so a GC delete in the primary also hides the object in the secondary: GC must
+    keep in every region what either region's restore needs (recovery_lib/gc.py). The undo
+    window after GC is the bucket lifecycle's NoncurrentVersionExpiration (S3 User Guide,
+    "How S3 Lifecycle interacts with other bucket configurations"), exported in the descriptor."""
+    run: ProgramRun = request.getfixturevalue(stack)
+    days = run.outputs["platform"]["lifecycle"]["noncurrent_version_days"]
+    for role in ("primary", "secondary"):
+        lifecycle = run.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                            f"{role}-checkpoints-lifecycle")
+        rules = lifecycle.inputs["rules"]
+        expiry = [r["noncurrentVersionExpiration"]["noncurrentDays"] for r in rules
+                  if r.get("noncurrentVersionExpiration")]
+        assert expiry == [days]
+    for config in run.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig"):
+        for rule in config.inputs["rules"]:
+            assert rule["deleteMarkerReplication"] == {"status": "Enabled"}

@@ -213,3 +213,17 @@ def test_delete_objects_takes_1000_keys_per_request_and_restore_undoes_one(pair:
     assert backend.restore(keys[0]) and backend.get(keys[0]) == b"x"
     assert not backend.restore(keys[0])  # current already
     assert not backend.restore(keys[2000])  # never written
+
+
+def test_gc_deletes_leave_delete_markers_and_noncurrent_versions(pair: Pair):
+    """S3 User Guide, "Deleting object versions from a versioning-enabled bucket": a DELETE
+    without a version id inserts a delete marker and keeps the data as a noncurrent version
+    (which the lifecycle's NoncurrentVersionExpiration removes later: the undo window). GC's
+    DeleteObjects carries no version ids, so a collection is undoable until then."""
+    backend = pair.store().backend("primary")
+    key = "checkpoints/blobs/sha256/" + "ab" * 32
+    backend.put(key, b"content")
+    assert backend.delete_many([key]) == []
+    listed = pair.raw.list_object_versions(Bucket=pair.buckets["primary"], Prefix=key)
+    assert [m["IsLatest"] for m in listed.get("DeleteMarkers", [])] == [True]
+    assert [v["IsLatest"] for v in listed["Versions"]] == [False]
