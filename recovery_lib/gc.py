@@ -263,13 +263,13 @@ def collect(store: "CheckpointStore", *, grace_seconds: float = DEFAULT_GRACE_SE
                 else:
                     out.young += 1
     # a retired marker goes once its version's manifest is gone from every region
+    going = {r: set(report.regions[r].manifests) for r in store.regions}
     for region in store.regions:
         out = report.regions[region]
         for pair in view.retired_keys[region]:
             if view.is_retired(pair) and _old(view.retired[pair], horizon) and all(
                     pair not in view.manifests[r]
-                    or mf.manifest_key(view.prefix, *pair) in report.regions[r].manifests
-                    for r in store.regions):
+                    or mf.manifest_key(view.prefix, *pair) in going[r] for r in store.regions):
                 out.markers.append(retired_key(view.prefix, *pair))
     if not dry_run:
         _recheck(store, view, report, since=started - _SKEW)
@@ -385,13 +385,15 @@ def usage(store: "CheckpointStore", name_prefix: str = "") -> list[dict[str, obj
             if view.is_retired(pair):
                 add(pair[0], "garbage", 0)
         referenced: set[str] = set()
-        for name in sorted({n for n, _ in live}):
-            blobs = {b.sha256: b.size for (n, v) in live if n == name and (n, v) in view.read
-                     for b in view.read[(n, v)].blobs}
+        by_name: dict[str, set[str]] = {}
+        for pair in live:
+            if pair in view.read:
+                by_name.setdefault(pair[0], set()).update(b.sha256 for b in view.read[pair].blobs)
+        for name, blobs in sorted(by_name.items()):
             for sha in blobs:
                 if sha in view.blobs[region]:
                     add(name, "live", view.blobs[region][sha][0])
-            referenced |= set(blobs)
+            referenced |= blobs
         for sha, (size, _) in view.blobs[region].items():
             if sha not in referenced and not name_prefix:
                 add(UNREFERENCED, "garbage", size)
