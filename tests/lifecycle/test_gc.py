@@ -194,3 +194,16 @@ def test_a_save_whose_reused_blob_is_collected_before_its_commit_uploads_it_agai
     monkeypatch.setattr(r.store, "_advance_head", collected_meanwhile)
     r.store.save(NAME, payload(7))
     assert r.primary.head(key) is not None and r.store.load(NAME) == payload(7)
+
+
+def test_prune_never_retires_what_a_head_rollback_restored():
+    r = regions()
+    versions = _saves(r, 4)
+    rolled = r.store.rollback(NAME, versions[0])
+    r.replicate()
+    report = lifecycle.prune(r.store, {"keep_last": 1}, dry_run=False)
+    assert versions[0] in report.plans[NAME].keep and rolled.version in report.plans[NAME].keep
+    assert set(report.plans[NAME].retire) == set(versions[1:])
+    r.clock.advance(2 * DAY)
+    gc.collect(r.store, clock=r.clock)
+    assert r.store.load(NAME, version=versions[0]) == payload(0) == r.store.load(NAME)
