@@ -46,14 +46,11 @@ import concurrent.futures
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
 from . import manifest as mf
-from .errors import CheckpointNotFound, IntegrityError, RecoveryError
-from .lifecycle import parse_marker_key, retired_key
-
-if TYPE_CHECKING:
-    from .store import CheckpointStore
+from .errors import CheckpointNotFound, IntegrityError
+from .lifecycle import LifecycleStore, parse_marker_key, retired_key
 
 __all__ = ["GcReport", "RegionGc", "View", "collect", "build_view", "usage",
            "DEFAULT_GRACE_SECONDS", "UNREFERENCED"]
@@ -124,7 +121,7 @@ class View:
         return {b.sha256 for p in self.live() if p in self.read for b in self.read[p].blobs}
 
 
-def build_view(store: "CheckpointStore", *, name_prefix: str = "") -> View:
+def build_view(store: LifecycleStore, *, name_prefix: str = "") -> View:
     prefix = store.prefix
     view = View(prefix=prefix, manifests={}, blobs={}, retired={}, retired_keys={},
                 pinned=set(), heads={})
@@ -135,7 +132,7 @@ def build_view(store: "CheckpointStore", *, name_prefix: str = "") -> View:
     return view
 
 
-def _index(store: "CheckpointStore", view: View, region: str,
+def _index(store: LifecycleStore, view: View, region: str,
            listed: list[tuple[str, int, float | None]], name_prefix: str) -> None:
     prefix = view.prefix
     manifests: dict[Pair, tuple[int, float | None]] = {}
@@ -169,7 +166,7 @@ def _index(store: "CheckpointStore", view: View, region: str,
             view.heads[region][name] = head[1]
 
 
-def _protect(store: "CheckpointStore", view: View) -> None:
+def _protect(store: LifecycleStore, view: View) -> None:
     """Mark what restores need; read every live manifest."""
     for per in view.heads.values():
         for name, m in per.items():
@@ -204,7 +201,7 @@ def _protect(store: "CheckpointStore", view: View) -> None:
         _read(store, view, extra - set(view.read))  # type: ignore[arg-type]
 
 
-def _read(store: "CheckpointStore", view: View, pairs: Iterable[Pair]) -> None:
+def _read(store: LifecycleStore, view: View, pairs: Iterable[Pair]) -> None:
     def one(pair: Pair) -> tuple[Pair, mf.Manifest | None, str]:
         error = "manifest listed but not found"
         for region in store.regions:
@@ -228,7 +225,7 @@ def _read(store: "CheckpointStore", view: View, pairs: Iterable[Pair]) -> None:
             view.unreadable[pair] = error
 
 
-def collect(store: "CheckpointStore", *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
+def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
             dry_run: bool = False, clock: Callable[[], float] = time.time) -> GcReport:
     """Collect garbage in every region of ``store`` (see the module docstring)."""
     if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)) \
@@ -296,7 +293,7 @@ def collect(store: "CheckpointStore", *, grace_seconds: float = DEFAULT_GRACE_SE
     return report
 
 
-def _fresh(store: "CheckpointStore", view: View, since: float) -> set[Pair]:
+def _fresh(store: LifecycleStore, view: View, since: float) -> set[Pair]:
     """Versions committed since the view was built, read: new history manifests (one LIST
     per region) and heads written since ``since`` (a LIST per region, GETs of those only;
     a commit is in its head before its history manifest)."""
@@ -322,7 +319,7 @@ def _fresh(store: "CheckpointStore", view: View, since: float) -> set[Pair]:
     return fresh
 
 
-def _recheck(store: "CheckpointStore", view: View, report: GcReport, since: float) -> None:
+def _recheck(store: LifecycleStore, view: View, report: GcReport, since: float) -> None:
     """Just before deleting: blobs referenced by versions committed meanwhile are kept."""
     fresh = _fresh(store, view, since)
     keep = {mf.blob_key(view.prefix, b.sha256) for p in fresh if p in view.read
@@ -333,7 +330,7 @@ def _recheck(store: "CheckpointStore", view: View, report: GcReport, since: floa
         out.blobs = [k for k in out.blobs if k not in keep]
 
 
-def _repair(store: "CheckpointStore", view: View, report: GcReport, since: float) -> None:
+def _repair(store: LifecycleStore, view: View, report: GcReport, since: float) -> None:
     """After deleting: a version committed between the last check and the deletes (a save
     reusing a blob it found present) gets its blob back, copied from the noncurrent
     version the delete left. A save that commits after this check finds the blob missing
@@ -357,7 +354,7 @@ def _old(modified: float | None, horizon: float) -> bool:
     return modified is not None and modified <= horizon
 
 
-def usage(store: "CheckpointStore", name_prefix: str = "") -> list[dict[str, object]]:
+def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object]]:
     """``recovery du``: per region and name, bytes and objects that are live (head, manifests
     of unretired versions, the blobs they reference) against garbage (manifests of retired
     versions and their markers); blobs no live version references in one row of their own.

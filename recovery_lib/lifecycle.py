@@ -23,20 +23,53 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
 from . import manifest as mf
+from .backends.base import Backend
+from .checkpoint import Checkpoint
 from .errors import ConflictError, RecoveryError
 from .names import validate_name, validate_prefix
+from .replication import ReplicationStatus
 from .retention import RetentionPlan, RetentionPolicy, VersionInfo, plan
 
-if TYPE_CHECKING:
-    from .store import CheckpointStore
-
-__all__ = ["PruneReport", "prune", "pin", "retired_key", "pinned_key", "parse_marker_key",
-           "markers"]
+__all__ = ["LifecycleStore", "PruneReport", "prune", "pin", "retired_key", "pinned_key",
+           "parse_marker_key", "markers"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class LifecycleStore(Protocol):
+    """What prune, GC and du use of a ``CheckpointStore`` (whose internals they share):
+    declared here so that these modules do not import the store that calls them."""
+
+    prefix: str
+    policy: Any  # FailoverPolicy: write_order()
+
+    @property
+    def regions(self) -> tuple[str, ...]: ...
+
+    def backend(self, region: str) -> Backend: ...
+
+    def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def _entries(self, list_prefix: str, failed: set[str] | None = None
+                 ) -> tuple[set[tuple[str, str]], str]: ...
+
+    def _versions_of(self, name: str, failed: set[str] | None = None) -> list[str]: ...
+
+    def _read_head(self, region: str, name: str, *, raw: bool = False) -> Any: ...
+
+    def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest: ...
+
+    def _manifest_any(self, name: str, version: str) -> tuple[mf.Manifest, str]: ...
+
+    def replication_status(self, name: str, *, deep: bool = True) -> ReplicationStatus: ...
+
+    def versions(self, name: str, *, include_deleted: bool = False,
+                 detail: bool = False) -> list[Checkpoint]: ...
 
 
 def retired_key(prefix: str, name: str, version: str) -> str:
@@ -62,7 +95,7 @@ def parse_marker_key(prefix: str, kind: str, key: str) -> tuple[str, str] | None
     return name, version
 
 
-def markers(store: "CheckpointStore", kind: str, name_prefix: str = ""
+def markers(store: LifecycleStore, kind: str, name_prefix: str = ""
             ) -> set[tuple[str, str]]:
     """``(name, version)`` of every ``kind`` marker under ``name_prefix``, in every region
     that answers (one LIST each; the union, since markers replicate asynchronously)."""
@@ -88,7 +121,7 @@ class PruneReport:
         return [(name, v) for name, p in sorted(self.plans.items()) for v in p.retire]
 
 
-def prune(store: "CheckpointStore", policy: RetentionPolicy | Mapping[str, Any], *,
+def prune(store: LifecycleStore, policy: RetentionPolicy | Mapping[str, Any], *,
           prefix: str = "", dry_run: bool = True,
           now: dt.datetime | None = None) -> PruneReport:
     """Retire what ``policy`` does not keep, for every name under ``prefix``. With
@@ -121,7 +154,7 @@ def prune(store: "CheckpointStore", policy: RetentionPolicy | Mapping[str, Any],
     return PruneReport(dry_run=dry_run, plans=plans)
 
 
-def pin(store: "CheckpointStore", name: str, version: str) -> None:
+def pin(store: LifecycleStore, name: str, version: str) -> None:
     """Pin ``version`` of ``name``: it is no longer retired (undoing a prune, until garbage
     collection removed it), and later prunes and collections leave it."""
     validate_name(name, prefix=store.prefix)
@@ -136,7 +169,7 @@ def pin(store: "CheckpointStore", name: str, version: str) -> None:
     logger.info("checkpoint %r version %s pinned", name, version)
 
 
-def protected_versions(store: "CheckpointStore", name: str) -> set[str]:
+def protected_versions(store: LifecycleStore, name: str) -> set[str]:
     """Versions of ``name`` a restore needs, in either region: each region's head (and what
     a head rollback restored), the newest DR-safe version in the secondary, and commits
     not yet reconciled. RegionUnavailable when a region cannot answer: a prune that
@@ -156,7 +189,7 @@ def protected_versions(store: "CheckpointStore", name: str) -> set[str]:
     return keep
 
 
-def _plan_name(store: "CheckpointStore", name: str, policy: RetentionPolicy, *,
+def _plan_name(store: LifecycleStore, name: str, policy: RetentionPolicy, *,
                now: dt.datetime, retired: set[str], pinned: set[str]) -> RetentionPlan:
     versions = set(store._versions_of(name)) - retired
     protected = protected_versions(store, name) | pinned
@@ -178,7 +211,7 @@ def _plan_name(store: "CheckpointStore", name: str, policy: RetentionPolicy, *,
         protected |= extra
 
 
-def _manifests(store: "CheckpointStore", name: str, versions: Iterable[str]
+def _manifests(store: LifecycleStore, name: str, versions: Iterable[str]
                ) -> list[tuple[str, mf.Manifest | None]]:
     def one(version: str) -> tuple[str, mf.Manifest | None]:
         try:

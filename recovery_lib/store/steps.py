@@ -19,9 +19,9 @@ from ..names import validate_name
 if TYPE_CHECKING:
     from ..checkpoint import Checkpoint
     from ..gc import GcReport
+    from ..lifecycle import LifecycleStore as CheckpointStore
     from ..lifecycle import PruneReport
     from ..retention import RetentionPolicy
-    from .checkpoint_store import CheckpointStore
 
 __all__ = ["StepsAndLifecycle", "version_of_step"]
 
