@@ -249,14 +249,14 @@ def test_every_public_name_is_in_the_api_table() -> None:
 
 
 def test_every_cli_command_is_documented() -> None:
-    text = README.read_text(encoding="utf-8")
+    text = _readme_and_docs()
     rows = _table_rows(text)
     names = [command.name for command in COMMANDS]
     no_row = [name for name in names
               if not any(re.match(rf"\|\s*`{re.escape(name)}[ `]", row) for row in rows)]
     assert no_row == [], f"CLI commands without a row in the README's command table: {no_row}"
-    example_lines = [line for b in BLOCKS if b.lang == "console" for line in b.body.splitlines()
-                     if line.startswith("$ ")]
+    example_lines = [line for b in parse_blocks(text) if b.lang == "console"
+                     for line in b.body.splitlines() if line.startswith("$ ")]
     no_example = [name for name in names if name not in DOCUMENTED_ELSEWHERE
                   and not any(re.search(rf"\brecovery\b.*\s{re.escape(name)}(\s|$)", line)
                               for line in example_lines)]

@@ -61,6 +61,11 @@ class StepsAndLifecycle:
         never saved)."""
         return sorted({c.step for c in _stepped(self, name) if c.step is not None})
 
+    def version_of_step(self: "CheckpointStore", name: str, step: int) -> str:  # type: ignore[misc]
+        """The newest unretired version of ``name`` saved with ``step``; CheckpointNotFound
+        if there is none."""
+        return version_of_step(self, name, step)
+
     def latest_step(self: "CheckpointStore", name: str) -> int | None:  # type: ignore[misc]
         """The highest step of ``name`` (None when no version has a step)."""
         steps = StepsAndLifecycle.steps(self, name)
