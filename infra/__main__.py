@@ -191,8 +191,6 @@ def main() -> None:
             bucket_arns=[b.bucket_arn for b in buckets.values()],
             key_arns=[b.key.arn for b in buckets.values() if b.key is not None],
             prefix=config.checkpoint_prefix,
-            account_id=identity.account_id,
-            partition=partition.partition,
         ),
         opts=on_primary,
     )
@@ -378,6 +376,7 @@ def main() -> None:
     pulumi.export("jobRoleArn", job_role.role_arn)
     pulumi.export("jobInstanceProfileName", job_role.instance_profile.name)
     pulumi.export("maintainerRoleArn", maintainer.role_arn)
+    pulumi.export("maintainerInstanceProfileName", maintainer.instance_profile.name)
     pulumi.export("alertsTopicArn", alerts.topic_arn)
     pulumi.export("alertsTopicArns", alerts.topic_arns)  # per Region: alarms notify a topic of their own Region
     if audit is not None:

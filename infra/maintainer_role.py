@@ -28,21 +28,19 @@ class MaintainerRoleArgs:
     bucket_arns: Sequence[pulumi.Input[str]]
     key_arns: Sequence[pulumi.Input[str]]
     prefix: str
-    account_id: pulumi.Input[str]
-    partition: pulumi.Input[str]
 
 
 class MaintainerRole(pulumi.ComponentResource):
-    """A job's rights plus DeleteObject on the checkpoint prefix; assumable within the account."""
+    """A job's rights plus DeleteObject on the checkpoint prefix, and an instance profile."""
 
     def __init__(self, name: str, args: MaintainerRoleArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
+        # Assumed by the instance that runs the scheduled `recovery gc` (like the job role):
+        # one exact service principal, never the whole account.
         self.role = aws.iam.Role(
             f"{name}-role",
             description="dr-platform maintainer: garbage collection of checkpoints (the only deleter)",
-            assume_role_policy=pulumi.Output.all(args.account_id, args.partition).apply(
-                lambda v: json.dumps(policies.account_assume_role_policy(account_id=v[0], partition=v[1]))
-            ),
+            assume_role_policy=json.dumps(policies.assume_role_policy("ec2.amazonaws.com")),
             opts=pulumi.ResourceOptions(parent=self),
         )
         n_buckets = len(args.bucket_arns)
@@ -58,5 +56,8 @@ class MaintainerRole(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.instance_profile = aws.iam.InstanceProfile(
+            f"{name}-profile", role=self.role.name, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.role_arn = self.role.arn
-        self.register_outputs({"role_arn": self.role_arn})
+        self.register_outputs({"role_arn": self.role_arn, "instance_profile": self.instance_profile.name})

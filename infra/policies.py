@@ -97,23 +97,6 @@ def assume_role_policy(service: str) -> Policy:
     }
 
 
-def account_assume_role_policy(*, account_id: str, partition: str = "aws") -> Policy:
-    """A trust policy naming this account (its IAM policies decide who may assume the role:
-    an operator, or the scheduler that runs garbage collection)."""
-    if not account_id.isdigit() or len(account_id) != 12:
-        raise ValueError(f"account id {account_id!r} is not 12 digits")
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
 def tls_only_bucket_policy(bucket_arn: str) -> Policy:
     """Deny every request to the bucket and its objects that does not use TLS."""
     return {
