@@ -8,8 +8,8 @@ import json
 import sys
 import time
 
-from . import (bench_drill, bench_failover, bench_memory, bench_pipeline, bench_scale, bench_small,
-               bench_transfer)
+from . import (bench_drill, bench_failover, bench_gc, bench_memory, bench_pipeline, bench_scale,
+               bench_small, bench_transfer)
 from ._common import Result, machine
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     4: ("primary black-holed: failover load times", bench_failover.run),
     5: ("1 GiB save_file/load_file peak RSS", bench_memory.run),
     6: ("offline drill (make drill)", bench_drill.run),
+    7: ("GC of 10,000 versions in both regions (DeleteObjects, 1,000 keys a call)", bench_gc.run),
     8: ("256 MiB save_file_async caller blocked; 8 x 32 MiB sharded save (issue 12)", bench_scale.run),
 }
 

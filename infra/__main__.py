@@ -21,6 +21,7 @@ from infra.descriptor import build_descriptor, estimated_failover_seconds, regio
 from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
 from infra.fault_injection import FaultInjection, FaultInjectionArgs, fis_target_tag
 from infra.job_role import JobRole, JobRoleArgs
+from infra.maintainer_role import MaintainerRole, MaintainerRoleArgs
 from infra.log_bucket import LogBucket, LogBucketArgs, LoggedBucket
 from infra.monitoring import ROUTE53_METRICS_REGION, Alerts, AlertsArgs
 from infra.regional_compute import LoadBalancing, RegionalCompute, RegionalComputeArgs
@@ -183,6 +184,16 @@ def main() -> None:
         ),
         opts=on_primary,
     )
+    # the only principal allowed to delete checkpoint objects (garbage collection)
+    maintainer = MaintainerRole(
+        "maintainer",
+        MaintainerRoleArgs(
+            bucket_arns=[b.bucket_arn for b in buckets.values()],
+            key_arns=[b.key.arn for b in buckets.values() if b.key is not None],
+            prefix=config.checkpoint_prefix,
+        ),
+        opts=on_primary,
+    )
 
     # -- the stack's hosted zone, TLS certificates and web ACLs -------------------------------
     zone_id: Optional[pulumi.Output[str]] = None
@@ -321,7 +332,8 @@ def main() -> None:
 
     # -- outputs ---------------------------------------------------------------------------
     def descriptor(values: list) -> dict:
-        (p_bucket, p_key, p_asg, s_bucket, s_key, s_asg, role_arn, topic_arn, zone, health_check, fis_templates) = values
+        (p_bucket, p_key, p_asg, s_bucket, s_key, s_asg, role_arn, topic_arn, zone, health_check, fis_templates,
+         maintainer_arn) = values
         return build_descriptor(
             config,
             primary=region_entry(name=config.primary_region, bucket=p_bucket, kms_key_arn=p_key, asg_name=p_asg),
@@ -331,6 +343,7 @@ def main() -> None:
             zone_id=zone,
             health_check_id=health_check,
             fis_templates=fis_templates,
+            maintainer_role_arn=maintainer_arn,
         )
 
     platform = pulumi.Output.all(
@@ -345,6 +358,7 @@ def main() -> None:
         zone_id,
         dns.health_check_id if dns is not None else None,
         fis.templates if fis is not None else None,
+        maintainer.role_arn,
     ).apply(descriptor)
 
     pulumi.export("platform", platform)
@@ -361,6 +375,8 @@ def main() -> None:
         pulumi.export("replicationRoleArn", replication.role_arn)
     pulumi.export("jobRoleArn", job_role.role_arn)
     pulumi.export("jobInstanceProfileName", job_role.instance_profile.name)
+    pulumi.export("maintainerRoleArn", maintainer.role_arn)
+    pulumi.export("maintainerInstanceProfileName", maintainer.instance_profile.name)
     pulumi.export("alertsTopicArn", alerts.topic_arn)
     pulumi.export("alertsTopicArns", alerts.topic_arns)  # per Region: alarms notify a topic of their own Region
     if audit is not None:

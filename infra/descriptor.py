@@ -39,6 +39,7 @@ def build_descriptor(
     zone_id: Optional[str] = None,
     health_check_id: Optional[str] = None,
     fis_templates: Optional[Mapping[str, str]] = None,
+    maintainer_role_arn: Optional[str] = None,
 ) -> dict[str, Any]:
     dns: Optional[dict[str, Any]] = None
     if config.dns is not None:
@@ -78,6 +79,13 @@ def build_descriptor(
         # AWS FIS experiment templates the aws drill adapter starts (null without fis: true)
         "fis": {"templates": dict(fis_templates)} if fis_templates else None,
         "targets": {"rto_seconds": config.rto_seconds, "rpo_seconds": config.rpo_seconds},
+        # checkpoint lifecycle (optional for readers): the only role allowed to delete
+        # checkpoint objects (garbage collection), and the undo window after a collection
+        # (the bucket lifecycle's noncurrent-version expiry)
+        "lifecycle": {
+            "maintainer_role_arn": maintainer_role_arn,
+            "noncurrent_version_days": config.noncurrent_version_days,
+        },
         "capacity": {
             "primary": config.primary_capacity,
             "standby": config.standby_capacity,

@@ -35,6 +35,12 @@ JOB_LIST_BUCKET_ACTIONS = ("s3:ListBucket",)
 JOB_LIST_VERSIONS_ACTIONS = ("s3:ListBucketVersions",)
 JOB_BUCKET_ACTIONS = JOB_LIST_BUCKET_ACTIONS + JOB_LIST_VERSIONS_ACTIONS
 JOB_KMS_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+# The maintainer role (garbage collection, issue 11) is the ONLY principal that may delete
+# checkpoint objects: a job's rights plus DeleteObject. Not DeleteObjectVersion: GC deletes
+# without version ids, so data becomes a noncurrent version that the bucket's lifecycle
+# expires after noncurrentVersionDays (the undo window); permanent deletes stay with admins.
+MAINTAINER_DELETE_ACTIONS = ("s3:DeleteObject",)
+MAINTAINER_OBJECT_ACTIONS = JOB_OBJECT_ACTIONS + MAINTAINER_DELETE_ACTIONS
 
 # AWS's documented replication-role permissions (S3 User Guide, "Setting up permissions").
 REPLICATION_SOURCE_BUCKET_ACTIONS = ("s3:GetReplicationConfiguration", "s3:ListBucket")
@@ -181,7 +187,18 @@ def _kms_statement(
     return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": key_arn, "Condition": condition}
 
 
-def job_role_policy(*, bucket_arns: Sequence[str], prefix: str, key_arns: Sequence[str] = ()) -> Policy:
+def maintainer_role_policy(*, bucket_arns: Sequence[str], prefix: str, key_arns: Sequence[str] = ()) -> Policy:
+    """A job's rights plus ``s3:DeleteObject`` on the checkpoint prefix (garbage collection)."""
+    policy = job_role_policy(bucket_arns=bucket_arns, prefix=prefix, key_arns=key_arns,
+                             object_actions=MAINTAINER_OBJECT_ACTIONS)
+    policy["Statement"][2]["Sid"] = "ReadWriteDeleteCheckpoints"
+    return policy
+
+
+def job_role_policy(
+    *, bucket_arns: Sequence[str], prefix: str, key_arns: Sequence[str] = (),
+    object_actions: Sequence[str] = JOB_OBJECT_ACTIONS,
+) -> Policy:
     """Read, write and list the checkpoint prefix in every given bucket, and use the keys."""
     if not bucket_arns:
         raise ValueError("a job role needs at least one bucket")
@@ -203,7 +220,7 @@ def job_role_policy(*, bucket_arns: Sequence[str], prefix: str, key_arns: Sequen
         {
             "Sid": "ReadWriteCheckpoints",
             "Effect": "Allow",
-            "Action": list(JOB_OBJECT_ACTIONS),
+            "Action": list(object_actions),
             "Resource": [_prefix_objects(arn, prefix) for arn in bucket_arns],
         },
     ]

@@ -27,6 +27,7 @@ from .errors import (
 from .pipeline import Pipeline, PipelineError
 from .platform import Platform, load_platform
 from .replication import ReplicationStatus
+from .retention import RetentionPolicy
 from .store import CheckpointStore
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "ConflictError",
     "BlobRef",
     "ReplicationStatus",
+    "RetentionPolicy",
     "S3Options",
     "Platform",
     "load_platform",

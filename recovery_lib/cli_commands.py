@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from recovery_lib.cli_context import EXIT_FAILURE, EXIT_OK, Command, Context, UsageError
+from recovery_lib.cli_lifecycle import LIFECYCLE_COMMANDS
 from recovery_lib.cli_output import (
     checkpoint_dict,
     checkpoint_lines,
@@ -85,10 +86,16 @@ def _configure_get(parser: argparse.ArgumentParser) -> None:
                         help="write the content to FILE (default: raw bytes to stdout)")
     parser.add_argument("--version", dest="checkpoint_version", metavar="V",
                         help="a specific version (default: the current one)")
+    parser.add_argument("--step", type=int, metavar="N",
+                        help="the newest version saved with step N")
 
 
 def _run_get(ctx: Context) -> int:
     store, args = ctx.store, ctx.args
+    if args.step is not None:
+        if args.checkpoint_version:
+            raise UsageError("pass --version or --step, not both")
+        args.checkpoint_version = store.version_of_step(args.name, args.step)
     size = lambda: store.info(args.name, version=args.checkpoint_version).size  # noqa: E731
     if args.output and args.output != "-":
         directory = os.path.dirname(os.path.abspath(args.output))
@@ -120,6 +127,8 @@ def _configure_put(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="the file to store (streamed)")
     parser.add_argument("-m", "--metadata", action="append", metavar="KEY=VALUE",
                         help="metadata to record with the checkpoint (repeatable)")
+    parser.add_argument("--step", type=int, metavar="N",
+                        help="the step this checkpoint is (a training step), stored with it")
 
 
 def _run_put(ctx: Context) -> int:
@@ -129,7 +138,8 @@ def _run_put(ctx: Context) -> int:
         raise UsageError(f"no such file: {args.file!r} (put stores a regular file)")
     store = ctx.store
     with transfer_progress(ctx, lambda: os.path.getsize(args.file), args.name) as progress:
-        checkpoint = store.save_file(args.name, args.file, metadata=metadata, **progress)
+        checkpoint = store.save_file(args.name, args.file, metadata=metadata, step=args.step,
+                                     **progress)
     ctx.emit(checkpoint_dict(checkpoint), checkpoint_lines(checkpoint))
     return EXIT_OK
 
@@ -254,4 +264,5 @@ COMMANDS: list[Command] = [
             _configure_clear, _run_clear),
     Command("drill", "rehearse a regional failover and measure RTO and RPO "
             "(injects faults: needs --yes or a confirmation)", drill_command.configure, drill_command.run),
+    *LIFECYCLE_COMMANDS,  # du, prune, gc (recovery_lib/cli_lifecycle.py)
 ]

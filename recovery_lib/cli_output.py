@@ -27,6 +27,7 @@ def checkpoint_dict(checkpoint: Any) -> dict[str, Any]:
         "created_at": format_time(checkpoint.created_at),
         "metadata": dict(checkpoint.metadata or {}),
         "region": checkpoint.region,
+        "step": getattr(checkpoint, "step", None),
     }
 
 
@@ -55,6 +56,10 @@ def checkpoint_rows(checkpoints: Sequence[Any], *, long: bool) -> Callable[[], I
             header += ("SIZE", "SHA256")
             rows = [row + (str(cp.size), (cp.sha256 or "")[:16])
                     for row, cp in zip(rows, checkpoints)]
+            if any(getattr(cp, "step", None) is not None for cp in checkpoints):
+                header = header[:2] + ("STEP",) + header[2:]  # only when steps are used
+                rows = [row[:2] + ("-" if cp.step is None else str(cp.step),) + row[2:]
+                        for row, cp in zip(rows, checkpoints)]
         yield from table(rows, header)
 
     return lines
@@ -65,7 +70,8 @@ def checkpoint_lines(checkpoint: Any) -> Callable[[], Iterator[str]]:
         data = checkpoint_dict(checkpoint)
         data["metadata"] = json.dumps(data["metadata"], sort_keys=True)
         width = max(len(key) for key in data) + 1
-        for key in ("name", "version", "sha256", "size", "created_at", "region", "metadata"):
+        for key in ("name", "version", "step", "sha256", "size", "created_at", "region",
+                    "metadata"):
             yield f"{key + ':':<{width}} {data[key]}"
 
     return lines

@@ -17,7 +17,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.policy import fis, iam, kms, protection, replication_alarms, route53, s3
+from infra.policy import deletion, fis, iam, kms, protection, replication_alarms, route53, s3
 
 PACK_NAME = "dr-platform-baseline"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
@@ -235,6 +235,29 @@ POLICIES: list[Policy] = [
                     "items": {"type": "string"},
                     "default": protection.DEFAULT_UNPROTECTED_STACKS,
                     "description": "Stacks whose data may be destroyed (dev relaxes protectData on purpose).",
+                },
+            }
+        ),
+    ),
+    StackValidationPolicy(
+        name="checkpoint-delete-only-maintainer",
+        description=(
+            "Only the MaintainerRole (garbage collection) may delete checkpoint objects: no other identity "
+            "policy and no bucket policy allows s3:DeleteObject or s3:DeleteObjectVersion on a checkpoint "
+            "bucket's objects (no checkov / trivy id)."
+        ),
+        validate=deletion.validate_only_maintainer_deletes,
+        config_schema=_schema(
+            {
+                "checkpointComponentType": {
+                    "type": "string",
+                    "default": protection.CHECKPOINT_COMPONENT,
+                    "description": "Component type whose buckets hold checkpoints.",
+                },
+                "checkpointTag": {
+                    "type": "string",
+                    "default": protection.CHECKPOINT_TAG,
+                    "description": "Bucket tag key that marks a checkpoint bucket.",
                 },
             }
         ),

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 from ..errors import IntegrityError
 
-__all__ = ["Backend", "Progress"]
+__all__ = ["Backend", "Progress", "DELETE_BATCH"]
+
+#: DeleteObjects takes at most 1,000 keys per request (S3 API reference, DeleteObjects).
+DELETE_BATCH = 1000
 
 Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
@@ -82,6 +85,27 @@ class Backend(abc.ABC):
         writes may arrive out of order (each preceded by a seek); otherwise in order.
         CheckpointNotFound if absent. With ``expected_size``, IntegrityError before any
         byte is written when the stored object has another size."""
+
+    # -- garbage collection (the maintainer's calls; jobs never delete) ---------------------
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, int, float | None]]:
+        """``(key, size, last modified as POSIX seconds)`` for every key starting with
+        ``prefix``. The default does not know the time (None), and garbage collection
+        treats an object of unknown age as young: it is never removed."""
+        for key, size in self.list(prefix):
+            yield key, size, None
+
+    def delete_many(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """Delete ``keys`` (absent ones are no error); ``(key, reason)`` for each that could
+        not be deleted. S3 sends one DeleteObjects request per :data:`DELETE_BATCH` keys;
+        the default deletes one by one."""
+        for key in keys:
+            self.delete(key)
+        return []
+
+    def restore(self, key: str) -> bool:
+        """Make the newest deleted version of ``key`` current again (garbage collection
+        undoing a delete that raced a save); True if it did. The default cannot."""
+        return False
 
     # -- compare-and-swap (the head record) ---------------------------------------------
     # The built-in backends implement both atomically. The defaults below keep backends

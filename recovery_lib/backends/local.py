@@ -166,6 +166,14 @@ class LocalBackend(Backend):
                 except FileNotFoundError:
                     continue
 
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, int, float | None]]:
+        for key, size in self.list(prefix):
+            try:
+                modified = self._path(key).stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted since the scan
+            yield key, size, modified
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:

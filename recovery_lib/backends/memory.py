@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import BinaryIO, Iterator
+import time
+from typing import BinaryIO, Callable, Iterator
 
 from ..errors import CheckpointNotFound, ConflictError, IntegrityError
 from .base import Backend, Progress
@@ -14,9 +15,13 @@ _CHUNK = 1024 * 1024
 
 
 class MemoryBackend(Backend):
-    def __init__(self, *, region: str = "memory") -> None:
+    def __init__(self, *, region: str = "memory",
+                 clock: Callable[[], float] = time.time) -> None:
         self.region = region
         self._objects: dict[str, bytes] = {}
+        self._modified: dict[str, float] = {}  # last write per key, from ``clock``
+        self._deleted: dict[str, bytes] = {}  # the last deleted data per key (versioning)
+        self._clock = clock
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -32,12 +37,14 @@ class MemoryBackend(Backend):
     def put(self, key: str, data: bytes) -> None:
         with self._lock:
             self._objects[key] = bytes(data)
+            self._modified[key] = self._clock()
 
     def put_if_absent(self, key: str, data: bytes) -> None:
         with self._lock:
             if key in self._objects:
                 raise ConflictError(f"object {key!r} already exists in {self.region} memory")
             self._objects[key] = bytes(data)
+            self._modified[key] = self._clock()
 
     def head(self, key: str) -> int | None:
         with self._lock:
@@ -49,9 +56,27 @@ class MemoryBackend(Backend):
             found = [(k, len(v)) for k, v in self._objects.items() if k.startswith(prefix)]
         return iter(found)
 
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, int, float | None]]:
+        with self._lock:
+            found = [(k, len(v), self._modified.get(k)) for k, v in self._objects.items()
+                     if k.startswith(prefix)]
+        return iter(found)
+
     def delete(self, key: str) -> None:
         with self._lock:
-            self._objects.pop(key, None)
+            data = self._objects.pop(key, None)
+            if data is not None:
+                self._deleted[key] = data
+            self._modified.pop(key, None)
+
+    def restore(self, key: str) -> bool:
+        with self._lock:
+            data = self._deleted.pop(key, None)
+            if data is None or key in self._objects:
+                return False
+            self._objects[key] = data
+            self._modified[key] = self._clock()
+        return True
 
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:
@@ -81,6 +106,7 @@ class MemoryBackend(Backend):
                 raise ConflictError(f"object {key!r} in {self.region} memory changed "
                                     f"(expected tag {tag!r})")
             self._objects[key] = bytes(data)
+            self._modified[key] = self._clock()
         return _tag(data)
 
     def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,

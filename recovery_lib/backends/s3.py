@@ -29,7 +29,7 @@ import contextlib
 import io
 import logging
 import threading
-from typing import Any, BinaryIO, Iterator, Protocol
+from typing import Any, BinaryIO, Iterator, Protocol, Sequence
 
 import boto3
 import boto3.s3.transfer
@@ -46,7 +46,7 @@ from ..errors import (
     RecoveryError,
     RegionUnavailable,
 )
-from .base import Backend, Progress
+from .base import DELETE_BATCH, Backend, Progress
 from .ranged_download import ranged_download
 
 __all__ = ["S3Backend", "ClientFactory", "client_config", "transfer_config"]
@@ -322,6 +322,45 @@ class S3Backend(Backend):
     def delete(self, key: str) -> None:
         with self._translate("DELETE", key):
             self.metadata_client.delete_object(Bucket=self.bucket, Key=key)
+
+    def list_modified(self, prefix: str) -> Iterator[tuple[str, int, float | None]]:
+        found: list[tuple[str, int, float | None]] = []
+        with self._translate("LIST", prefix + "*"):
+            paginator = self.metadata_client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                found.extend((item["Key"], int(item["Size"]), item["LastModified"].timestamp())
+                             for item in page.get("Contents", ()))
+        return iter(found)
+
+    def delete_many(self, keys: Sequence[str]) -> list[tuple[str, str]]:
+        """One DeleteObjects per 1,000 keys, without version ids: in a versioned bucket each
+        key gets a delete marker and its data becomes a noncurrent version, which the
+        bucket's lifecycle rule expires later (the undo window)."""
+        failed: list[tuple[str, str]] = []
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = [{"Key": key} for key in keys[start:start + DELETE_BATCH]]
+            with self._translate("DeleteObjects", batch[0]["Key"]):
+                response = self.metadata_client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            failed.extend((e.get("Key", "?"), f"{e.get('Code')}: {e.get('Message')}")
+                          for e in response.get("Errors", ()))
+        return failed
+
+    def restore(self, key: str) -> bool:
+        """Copy the newest noncurrent version of ``key`` over its delete marker (a managed
+        copy: multipart for large objects). Needs s3:ListBucketVersions, s3:GetObjectVersion
+        and s3:PutObject, no delete permission."""
+        with self._translate("ListObjectVersions", key):
+            response = self.metadata_client.list_object_versions(Bucket=self.bucket, Prefix=key)
+        versions = [v for v in response.get("Versions", ()) if v["Key"] == key]
+        if not versions or any(v.get("IsLatest") for v in versions):
+            return False  # nothing deleted to bring back, or the key is current already
+        newest = max(versions, key=lambda v: v["LastModified"])
+        with self._translate("CopyObject", key):
+            self.transfer_client.copy(
+                {"Bucket": self.bucket, "Key": key, "VersionId": newest["VersionId"]}, self.bucket,
+                key, ExtraArgs=dict(self._sse) or None, Config=self._transfer_config)
+        return True
 
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:

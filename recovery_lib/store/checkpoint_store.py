@@ -17,6 +17,7 @@ from ..platform import Platform, load_platform
 from ..scale_api import ScaleOperations
 from .commits import CommitProtocol
 from .replication_status import ReplicationChecks
+from .steps import StepsAndLifecycle
 
 __all__ = ["CheckpointStore"]
 
@@ -24,7 +25,7 @@ _named_memory: dict[str, "CheckpointStore"] = {}
 _named_memory_lock = threading.Lock()
 
 
-class CheckpointStore(CommitProtocol, ReplicationChecks, ScaleOperations):
+class CheckpointStore(CommitProtocol, ReplicationChecks, StepsAndLifecycle, ScaleOperations):
     """Versioned checkpoints in one region, or in a primary region with a secondary.
 
     Build one with :meth:`memory`, :meth:`local`, :meth:`from_platform` or :meth:`from_url`,

@@ -50,19 +50,22 @@ class CommitProtocol(Listings):
 
     # -- saving ---------------------------------------------------------------------------
     def save(self, name: str, data: Any, *, metadata: Mapping[str, Any] | None = None,
-             serializer: str | None = None) -> Checkpoint:
+             serializer: str | None = None, step: int | None = None) -> Checkpoint:
         """Save ``data`` as a new version of ``name``.
 
         ``data`` is a JSON-compatible value (stored as JSON) or bytes-like (stored raw);
-        anything else raises InvalidData unless ``serializer="pickle"``.
+        anything else raises InvalidData unless ``serializer="pickle"``. ``step`` is the
+        caller's integer step (a training step), stored in the manifest; saving a step
+        that exists makes a new version of that step.
         """
         self._check_writable_name(name)
+        mf.validate_step(step)
         meta = _check_metadata(metadata)
         payload, used = serialization.dumps(data, serializer)
-        return self._save_payload(name, payload, used, meta)
+        return self._save_payload(name, payload, used, meta, step=step)
 
     def _save_payload(self, name: str, payload: bytes, serializer: str,
-                      meta: dict[str, Any]) -> Checkpoint:
+                      meta: dict[str, Any], *, step: int | None = None) -> Checkpoint:
         sha256 = hashlib.sha256(payload).hexdigest()
         size = len(payload)
         inline = size <= self.inline_limit
@@ -81,19 +84,21 @@ class CommitProtocol(Listings):
                  ) -> mf.Manifest:
             return mf.Manifest(name=name, version=version, created_at=mf.version_time(version),
                                origin_region=region, serializer=serializer, sha256=sha256,
-                               size=size, metadata=meta, blobs=content[0], inline=content[1])
+                               size=size, metadata=meta, blobs=content[0], inline=content[1],
+                               step=step)
 
-        return self._commit(name, put_content, make)
+        return self._blob_still_there(self._commit(name, put_content, make), put_content)
 
     def save_file(self, name: str, path: str | os.PathLike[str], *,
                   metadata: Mapping[str, Any] | None = None,
-                  progress: Progress | None = None) -> Checkpoint:
+                  progress: Progress | None = None, step: int | None = None) -> Checkpoint:
         """Save a file's bytes as a new version of ``name`` (serializer ``"raw"``), streaming
         with bounded memory (multipart on S3). The file is hashed once (its content address),
         then hashed again while uploading; if it changed in between, the upload fails before
         it completes (nothing is left at the content address), IntegrityError, and nothing
         is committed. ``progress`` is called with byte counts as content moves."""
         self._check_writable_name(name)
+        mf.validate_step(step)
         meta = _check_metadata(metadata)
         path = Path(path)
         st = os.stat(path)
@@ -104,7 +109,7 @@ class CommitProtocol(Listings):
             payload = path.read_bytes()
             if progress:
                 progress(len(payload))
-            return self._save_payload(name, payload, "raw", meta)
+            return self._save_payload(name, payload, "raw", meta, step=step)
         sha256 = _hash_file(path)
         key = mf.blob_key(self.prefix, sha256)
 
@@ -134,9 +139,25 @@ class CommitProtocol(Listings):
                  ) -> mf.Manifest:
             return mf.Manifest(name=name, version=version, created_at=mf.version_time(version),
                                origin_region=region, serializer="raw", sha256=sha256, size=size,
-                               metadata=meta, blobs=content[0], inline=None)
+                               metadata=meta, blobs=content[0], inline=None, step=step)
 
-        return self._commit(name, put_content, make)
+        return self._blob_still_there(self._commit(name, put_content, make), put_content)
+
+    def _blob_still_there(self, checkpoint: Checkpoint, put_content: Callable[[str], object]
+                        ) -> Checkpoint:
+        """A save with a blob checks it is still there after its commit (one HEAD): garbage
+        collection may have deleted it in between, because it was unreferenced then (a blob
+        reused, or an upload that took longer than the grace period), and then it is
+        uploaded again (recovery_lib.gc, step 6)."""
+        region = checkpoint.region
+        for blob in checkpoint.blobs:
+            key = mf.blob_key(self.prefix, blob.sha256)
+            if self._call(region, self._backends[region].head, key) is None:
+                put_content(region)
+                logger.warning("checkpoint %r version %s: its blob was removed while it was "
+                               "being committed (garbage collection); uploaded it again",
+                               checkpoint.name, checkpoint.version)
+        return checkpoint
 
     def _commit(self, name: str,
                 put_content: Callable[[str], T],
@@ -284,7 +305,8 @@ class CommitProtocol(Listings):
             return mf.Manifest(name=name, version=new, created_at=mf.version_time(new),
                                origin_region=region, serializer=old.serializer,
                                sha256=old.sha256, size=old.size, metadata=old.metadata,
-                               blobs=old.blobs, inline=old.inline, parent_version=version)
+                               blobs=old.blobs, inline=old.inline, parent_version=version,
+                               step=old.step)
 
         checkpoint = self._commit(name, check_content, make, rollback=True)
         logger.info("checkpoint %r rolled back to version %s as version %s", name, version,

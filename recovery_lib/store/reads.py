@@ -19,7 +19,8 @@ from .._files import create_temp_beside
 from .._streams import DigestSink, HashingWriter
 from ..backends.base import Progress
 from ..checkpoint import Checkpoint
-from ..errors import CheckpointNotFound, IntegrityError, RecoveryError, RegionUnavailable
+from ..errors import (CheckpointNotFound, IntegrityError, InvalidData, RecoveryError,
+                      RegionUnavailable)
 from ..names import validate_name
 from .core import StoreCore
 from .lineage import live_versions, predecessor, predecessor_of_id
@@ -84,17 +85,22 @@ class VerifiedReads(StoreCore):
         raise CheckpointNotFound(f"version {version} of {name!r} not found")
 
     # -- loading --------------------------------------------------------------------------
-    def load(self, name: str, *, version: str | None = None, allow_pickle: bool = False) -> Any:
-        """The data of ``name`` (current version, or ``version``), with its saved type."""
-        return self.load_with_info(name, version=version, allow_pickle=allow_pickle)[0]
+    def load(self, name: str, *, version: str | None = None, allow_pickle: bool = False,
+             step: int | None = None) -> Any:
+        """The data of ``name`` (current version, or ``version``, or the newest version of
+        ``step``), with its saved type."""
+        return self.load_with_info(name, version=version, allow_pickle=allow_pickle,
+                                   step=step)[0]
 
     def load_with_info(self, name: str, *, version: str | None = None,
-                       allow_pickle: bool = False) -> tuple[Any, Checkpoint]:
+                       allow_pickle: bool = False, step: int | None = None
+                       ) -> tuple[Any, Checkpoint]:
         """Like :meth:`load`, also returning the Checkpoint that served (which version, which
         region), which differs from the current primary version after a fallback."""
         validate_name(name, prefix=self.prefix)
         if version is not None:
             mf.validate_version(version)
+        version = self._pin_step(name, version, step)
 
         def fetch(region: str, m: mf.Manifest) -> bytes:
             if m.serializer == "pickle" and not allow_pickle:
@@ -125,13 +131,14 @@ class VerifiedReads(StoreCore):
         return data, m.to_checkpoint(region)  # type: ignore[arg-type]
 
     def load_file(self, name: str, dest: str | os.PathLike[str], *, version: str | None = None,
-                  progress: Progress | None = None) -> Checkpoint:
+                  progress: Progress | None = None, step: int | None = None) -> Checkpoint:
         """Write the content of ``name`` to ``dest``: streamed into a temporary file beside
         it, verified, then moved into place. ``dest`` is never left half-written or
         unverified."""
         validate_name(name, prefix=self.prefix)
         if version is not None:
             mf.validate_version(version)
+        version = self._pin_step(name, version, step)
         dest = Path(dest)
         directory = dest.parent
         if not directory.is_dir():
@@ -161,6 +168,17 @@ class VerifiedReads(StoreCore):
         logger.info("checkpoint %r version %s written to %s from the %s region", name, m.version,
                     dest, region)
         return m.to_checkpoint(region)  # type: ignore[arg-type]
+
+    def _pin_step(self, name: str, version: str | None, step: int | None) -> str | None:
+        """The version to load: ``version``, or the newest version of ``step`` (see
+        :mod:`recovery_lib.store.steps`)."""
+        if step is None:
+            return version
+        if version is not None:
+            raise InvalidData(f"pass version={version!r} or step={step!r}, not both")
+        from .steps import version_of_step
+
+        return version_of_step(self, name, step)
 
     def _resolve(self, name: str, version: str | None,
                  fetch: Callable[[str, mf.Manifest], T]) -> tuple[T, mf.Manifest, str]:

@@ -52,7 +52,8 @@ def run_json(capsys, *argv):
     return json.loads(out)
 
 
-CHECKPOINT_KEYS = {"name", "version", "sha256", "size", "created_at", "metadata", "region"}
+CHECKPOINT_KEYS = {"name", "version", "sha256", "size", "created_at", "metadata", "region",
+                   "step"}
 
 
 # -- ls / show / history -----------------------------------------------------------------
