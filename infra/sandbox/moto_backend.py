@@ -272,6 +272,14 @@ class S3Backend:
             out.append(stored)
         return out
 
+    def replication_role(self, bucket: str) -> Optional[str]:
+        """The role ARN the bucket's replication configuration names (None without one)."""
+        config = getattr(self._bucket(bucket), "replication", None)
+        return (config or {}).get("Role") or None
+
+    def bucket_region(self, bucket: str) -> str:
+        return str(self._bucket(bucket).region_name)
+
     def versions(self, bucket: str) -> list[Version]:
         """Every version and delete marker of ``bucket``, oldest first (write order); KeyError if it is gone."""
         store = self._bucket(bucket).keys
