@@ -89,7 +89,7 @@ REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 def conditions_match(conditions: dict[str, Any], context: dict[str, str]) -> bool:
     """IAM condition evaluation for the operators bucket policies commonly use (moto's accepts anything).
 
-    Bool, String(Not)Equals(IgnoreCase), String(Not)Like and Null, with ``...IfExists``; a key
+    Bool, String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Like/Equals and Null, with ``...IfExists``; a key
     missing from the context fails the condition (passes with IfExists). Any other operator
     does not match, so a statement using it never applies in the sandbox.
     """
@@ -115,8 +115,9 @@ def conditions_match(conditions: dict[str, Any], context: dict[str, str]) -> boo
                 ok = (actual in values) == (op == "StringEquals")
             elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
                 ok = (actual.lower() in [v.lower() for v in values]) == (op == "StringEqualsIgnoreCase")
-            elif op in ("StringLike", "StringNotLike"):
-                ok = any(fnmatch.fnmatchcase(actual, v) for v in values) == (op == "StringLike")
+            elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike", "ArnEquals", "ArnNotEquals"):
+                positive = op in ("StringLike", "ArnLike", "ArnEquals")
+                ok = any(fnmatch.fnmatchcase(actual, v) for v in values) == positive
             else:
                 return False
             if not ok:

@@ -25,8 +25,18 @@ What it gets wrong, and what :func:`install` fixes (reference-counted like
   Fixed for the calls drills make: Route 53 health checks and hosted zones (from the path)
   and Auto Scaling groups (from ``AutoScalingGroupName``). Other services keep ``*``.
 
-Not fixed (docs/sandbox-iam.md says how each is covered): conditions (moto evaluates only
-``StringEquals`` and only against ``sts:ExternalId``; every other condition counts as met),
+- Conditions: moto evaluates only ``StringEquals`` and only against ``sts:ExternalId``; any
+  other condition counts as met, so the job role's ``s3:prefix``-limited ListBucketVersions
+  allowed every prefix. Fixed: identity and trust policy conditions are evaluated by
+  :func:`infra.sandbox.moto_backend.conditions_match` with the request context the sandbox
+  knows: ``aws:SecureTransport`` (true: loopback stands in for TLS), ``aws:RequestedRegion``,
+  ``s3:prefix`` (a List request's ``prefix``), ``sts:ExternalId``. A condition on any other
+  key does not match, as IAM treats a key absent from the request; an operator it does not
+  know (Numeric*, Date*, IpAddress) never matches either, so such a Deny is not enforced.
+  And an Allow statement whose condition or principal does not match no longer counts as an
+  explicit Deny (moto's answer), but as not applying.
+
+Not fixed (docs/sandbox-iam.md says how each is covered):
 resource-based policies on the caller's side (bucket policies are evaluated by
 :mod:`infra.sandbox.moto_backend`; KMS key policies never), the S3 403-instead-of-404 rule,
 KMS calls S3 makes on the caller's behalf (SSE-KMS is not authorized at all), session
@@ -112,12 +122,47 @@ def resolve_resource(service: str, region: str, path: str, data: Any, account_id
     return "*"
 
 
+_context = threading.local()
+
+
+def request_context(service: str, region: str, path: str) -> dict[str, str]:
+    """The condition keys the sandbox can give a request (see the module docstring)."""
+    context = {"aws:SecureTransport": "true", "aws:RequestedRegion": region}
+    if service == "s3":
+        prefix = parse_qs(urlsplit(path).query, keep_blank_values=True).get("prefix")
+        if prefix is not None:
+            context["s3:prefix"] = prefix[0]
+    return context
+
+
+def _check_conditions(self: Any, incoming: Optional[dict[str, str]]) -> bool:
+    from infra.sandbox.moto_backend import conditions_match
+
+    conditions = self._statement.get("Condition")
+    if not conditions:
+        return True
+    return conditions_match(conditions, {**getattr(_context, "value", {}), **(incoming or {})})
+
+
+def _statement_permits(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """moto answers DENIED for an Allow statement whose condition or principal does not match;
+    IAM: such a statement does not apply (an implicit deny, which another Allow may lift)."""
+    result = _originals["is_action_permitted"](self, *args, **kwargs)
+    if result == access_control.PermissionResult.DENIED and self._statement.get("Effect") == "Allow":
+        return access_control.PermissionResult.NEUTRAL
+    return result
+
+
 def _check_action_permitted(self: Any, resource: str) -> None:
     if self._service == "s3":
         self._action = s3_action(self._method, self._path, self._action)
     elif resource == "*":
         resource = resolve_resource(self._service, self._region, self._path, self._data, self.account_id)
-    _originals["check_action_permitted"](self, resource)
+    _context.value = request_context(self._service, self._region, self._path)
+    try:
+        _originals["check_action_permitted"](self, resource)
+    finally:
+        _context.value = {}
 
 
 def _create_aws_request(self: Any) -> Any:
@@ -145,6 +190,10 @@ def install() -> None:
                 raise RuntimeError(f"the sandbox's IAM fixes do not fit this moto (missing {missing}); "
                                    "they are written against moto 5.2")
             _originals["_check_principal"] = statement._check_principal
+            _originals["_check_conditions"] = statement._check_conditions
+            _originals["is_action_permitted"] = statement.is_action_permitted
+            statement.is_action_permitted = _statement_permits  # type: ignore[method-assign]
+            statement._check_conditions = _check_conditions  # type: ignore[method-assign]
             _originals["check_action_permitted"] = request.check_action_permitted
             _originals["_create_aws_request"] = request._create_aws_request
             request._create_aws_request = _create_aws_request  # type: ignore[method-assign]
@@ -161,5 +210,7 @@ def uninstall() -> None:
         _installed -= 1
         if _installed == 0:
             access_control.IAMPolicyStatement._check_principal = _originals.pop("_check_principal")  # type: ignore[method-assign]
+            access_control.IAMPolicyStatement._check_conditions = _originals.pop("_check_conditions")  # type: ignore[method-assign]
+            access_control.IAMPolicyStatement.is_action_permitted = _originals.pop("is_action_permitted")  # type: ignore[method-assign]
             access_control.IAMRequestBase.check_action_permitted = _originals.pop("check_action_permitted")  # type: ignore[method-assign]
             access_control.IAMRequestBase._create_aws_request = _originals.pop("_create_aws_request")  # type: ignore[method-assign]

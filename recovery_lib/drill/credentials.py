@@ -66,7 +66,8 @@ def instance_profile_session(url: str, *, region_name: Optional[str] = None) -> 
     """A session whose credentials come from the instance metadata service at ``url``."""
     if not url.startswith(("http://127.0.0.1:", "http://169.254.169.254", "http://[fd00:ec2::254]")):
         raise ConfigError(f"an instance metadata URL must be IMDS or a loopback sandbox URL, got {url!r}")
-    fetcher = botocore.utils.InstanceMetadataFetcher(timeout=5, num_attempts=3, base_url=url)
+    # env={}: AWS_EC2_METADATA_DISABLED guards against probing 169.254.169.254; this URL is explicit
+    fetcher = botocore.utils.InstanceMetadataFetcher(timeout=5, num_attempts=3, base_url=url, env={})
     provider = botocore.credentials.InstanceMetadataProvider(iam_role_fetcher=fetcher)
     credentials = provider.load()
     if credentials is None:
