@@ -460,7 +460,7 @@ def test_load_file_never_leaves_unverified_dest(store, tmp_path):
 
 
 def test_file_changed_while_saving_commits_nothing(store, tmp_path, monkeypatch):
-    import recovery_lib.store as store_module
+    import recovery_lib.store.commits as store_module
 
     source = tmp_path / "moving.bin"
     source.write_bytes(BIG)
