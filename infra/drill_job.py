@@ -134,6 +134,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     code = 1
     try:
         env = _env(platform)
+        iam = ((json.loads(platform.read_text()).get("sandbox") or {}).get("iam") or {})
+        if iam.get("enforced"):
+            operator = (json.loads(platform.read_text()).get("drill") or {}).get("operator_role_arn")
+            print(f"IAM enforced: the job runs as {iam['job_role_arn']} (instance profile), "
+                  f"the drill as {operator}, replication as the replication role")
         _step(2, STEPS[1])
         report.mkdir(parents=True, exist_ok=True)
         train_log = report / "train.log"
