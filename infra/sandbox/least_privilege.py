@@ -20,8 +20,11 @@ What moto cannot evaluate, and what covers it instead: docs/sandbox-iam.md.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from infra.sandbox.iam_enforcement import IamEnforcement
@@ -76,8 +79,17 @@ def enforce(sandbox: "Sandbox") -> SandboxIam:
     iam = SandboxIam(enforcement, metadata, sandbox)
     sandbox.platform.setdefault("sandbox", {})["iam"] = iam.section()
     sandbox.write_state()
+    _add_port(sandbox.state_dir / "sandbox.json", metadata.port)  # `down` checks it is closed too
     logger.info("IAM enforcement on; job role credentials at %s", metadata.url)
     return iam
+
+
+def _add_port(path: Path, port: int) -> None:
+    info = json.loads(path.read_text())
+    info["ports"] = sorted(set(info.get("ports", [])) | {port})
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def iam_section(platform: dict[str, Any]) -> Optional[dict[str, Any]]:
