@@ -48,10 +48,17 @@ class AwsAdapter(FaultAdapter):
 
     def __init__(self, descriptor: Mapping[str, Any], *, session: Optional[boto3.session.Session] = None) -> None:
         self.descriptor = descriptor
-        self.session = session or operator_session(descriptor, region_name=descriptor["regions"]["primary"]["name"])
-        self.principal = f"the drill operator role {operator_role_arn(descriptor) or '(caller)'}"
+        self._session = session  # None: the operator role's, assumed on the first call (not before a plan is checked)
+        arn = operator_role_arn(descriptor)
+        self.principal = f"the drill operator role {arn}" if arn else "the caller"
         self._clients: dict[tuple[str, str], Any] = {}
         self.dns = descriptor.get("dns")
+
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = operator_session(self.descriptor, region_name=self.descriptor["regions"]["primary"]["name"])
+        return self._session
 
     def client(self, service: str, region_role: str) -> Any:
         key = (service, region_role)
