@@ -63,9 +63,7 @@ class SandboxAdapter(FaultAdapter):
         self.dns = descriptor.get("dns")
         self._clients: dict[tuple[str, str], Any] = {}
         self.operator_arn = operator_role_arn(descriptor)
-        base = boto3.session.Session(aws_access_key_id=SANDBOX_KEYS[0], aws_secret_access_key=SANDBOX_KEYS[1])
-        self.session = operator_session(descriptor, base=base, endpoint_url=self.emulator_url,
-                                        region_name=descriptor["regions"]["primary"]["name"])
+        self._session: Optional[boto3.session.Session] = None  # the operator's, on first use
         self.principal = f"the drill operator role {self.operator_arn}" if self.operator_arn else "the sandbox operator"
         clock = self._request("GET", "/time")
         self.time_scale = float(clock.get("time_scale") or 1.0)
@@ -86,6 +84,14 @@ class SandboxAdapter(FaultAdapter):
                 f"the sandbox control endpoint {self.control_url} did not answer {method} {path}: {exc}; "
                 "is the sandbox up (python -m infra.sandbox up)?"
             ) from exc
+
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            base = boto3.session.Session(aws_access_key_id=SANDBOX_KEYS[0], aws_secret_access_key=SANDBOX_KEYS[1])
+            self._session = operator_session(self.descriptor, base=base, endpoint_url=self.emulator_url,
+                                             region_name=self.descriptor["regions"]["primary"]["name"])
+        return self._session
 
     def client(self, service: str, region_role: str) -> Any:
         key = (service, region_role)
