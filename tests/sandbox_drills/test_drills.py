@@ -294,7 +294,7 @@ def test_a_replication_role_without_replicate_object_leaves_checkpoints_failed(s
         result = drill(state, "--yes", "--report", str(tmp_path), plan=QUICK_PLAN)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "drill FAIL" in result.stdout and "stalled or paused" in result.stdout
-    assert "FAILED" in result.stdout and "s3:ReplicateObject" in result.stdout
+    assert "FAILED in the primary" in result.stdout and "which S3 never retries" in result.stdout
     failed = control(platform, "GET", "/replication")["failed"]
     assert failed and all("s3:ReplicateObject" in f["error"] for f in failed)
     s3 = emulator(platform, "s3")
