@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from infra.failover_budget import worst_case
 from recovery_lib.errors import ConfigError
 
 NAMESPACE = "dr-platform"
@@ -441,8 +442,6 @@ def parse_config(
 
     dns = _parse_dns(raw.get("dns"))
     if dns is not None:
-        from infra.failover_budget import worst_case
-
         worst = worst_case(dns)
         if worst.total_seconds > values["rto_seconds"]:
             parts = ", ".join(f"{k} {v} s" for k, v in worst.as_dict().items() if k != "total")

@@ -85,23 +85,23 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import hashlib
 import inspect
-import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from recovery_lib.errors import (
-    CheckpointNotFound,
-    IntegrityError,
-    InvalidData,
-    InvalidName,
-    RecoveryError,
+from recovery_lib.errors import CheckpointNotFound, IntegrityError, InvalidData
+from recovery_lib.pipeline_stages import (
+    COMPLETE,
+    PENDING,
+    STALE,
+    PipelineError,
+    Stage,
+    StageStatus,
+    check_segment,
+    dependency_order,
+    stage_digest,
 )
 
 __all__ = ["Pipeline", "PipelineError", "StageStatus", "COMPLETE", "PENDING", "STALE"]
@@ -110,58 +110,7 @@ logger = logging.getLogger(__name__)
 
 NAMESPACE = "pipelines"
 DEFAULT_RUN_ID = "default"
-COMPLETE = "complete"
-PENDING = "pending"
-STALE = "stale"
-
-_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_SEGMENT_RULE = (
-    "1-128 characters from A-Z a-z 0-9 _ . -, not starting with '.' or '-' "
-    "(one path segment: no '/')"
-)
-_DIGEST_CHARS = 16
 _SERIALIZERS = (None, "pickle")
-
-
-class PipelineError(RecoveryError, ValueError):
-    """A pipeline declared or used wrongly: duplicate stage, unknown dependency, dependency
-    cycle, a stage signature that cannot receive outputs, or an unknown stage name."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Stage:
-    """A declared stage: ``params`` receive upstream outputs, ``after`` only orders."""
-
-    name: str
-    func: Callable[..., Any]
-    params: tuple[str, ...]
-    after: tuple[str, ...]
-
-    @property
-    def inputs(self) -> tuple[str, ...]:
-        """Every direct upstream stage, parameters first, without duplicates."""
-        return tuple(dict.fromkeys(self.params + self.after))
-
-
-@dataclasses.dataclass(frozen=True)
-class StageStatus:
-    """Where a stage stands in the store: ``state`` is complete, pending or stale."""
-
-    stage: str
-    state: str
-    version: str | None = None
-    created_at: datetime.datetime | None = None
-    checkpoint: str | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.state == COMPLETE
-
-
-def _check_segment(what: str, value: object) -> str:
-    if not isinstance(value, str) or not _SEGMENT.fullmatch(value):
-        raise InvalidName(f"invalid {what} {value!r}: use {_SEGMENT_RULE}")
-    return value
 
 
 class Pipeline:
@@ -179,8 +128,8 @@ class Pipeline:
         run_id: str | None = None,
         serializer: str | None = None,
     ) -> None:
-        self.name = _check_segment("pipeline name", name)
-        self.run_id = _check_segment("run id", DEFAULT_RUN_ID if run_id is None else run_id)
+        self.name = check_segment("pipeline name", name)
+        self.run_id = check_segment("run id", DEFAULT_RUN_ID if run_id is None else run_id)
         if serializer not in _SERIALIZERS:
             raise PipelineError(
                 f"unknown serializer {serializer!r} for pipeline {name!r}: "
@@ -241,7 +190,7 @@ class Pipeline:
     ) -> Callable[..., Any]:
         if not callable(func):
             raise PipelineError(f"a stage must be callable, got {func!r}")
-        stage_name = _check_segment("stage name", name if name is not None else func.__name__)
+        stage_name = check_segment("stage name", name if name is not None else func.__name__)
         if stage_name in self._stages:
             raise PipelineError(
                 f"duplicate stage {stage_name!r} in pipeline {self.name!r}: "
@@ -286,41 +235,10 @@ class Pipeline:
 
     def _order(self) -> list[Stage]:
         """Stages in dependency order; validates unknown dependencies and cycles."""
-        if self._order_cache is not None:
-            return self._order_cache
-        for stage in self._stages.values():
-            for dep in stage.inputs:
-                if dep not in self._stages:
-                    kind = "parameter" if dep in stage.params else "'after' entry"
-                    raise PipelineError(
-                        f"stage {stage.name!r} depends on {dep!r} ({kind}), which is not a stage "
-                        f"of pipeline {self.name!r}; declared stages: {', '.join(self._stages)}"
-                    )
-        remaining = {name: set(stage.inputs) for name, stage in self._stages.items()}
-        order: list[Stage] = []
-        while remaining:
-            ready = [name for name, deps in remaining.items() if not deps]
-            if not ready:
-                raise PipelineError(
-                    f"dependency cycle in pipeline {self.name!r}: {' -> '.join(self._cycle(remaining))}"
-                )
-            for name in ready:  # declaration order, since dicts keep insertion order
-                order.append(self._stages[name])
-                del remaining[name]
-            for deps in remaining.values():
-                deps.difference_update(ready)
-        self._order_cache = order
-        return order
+        if self._order_cache is None:
+            self._order_cache = dependency_order(self._stages, self.name)
+        return self._order_cache
 
-    @staticmethod
-    def _cycle(remaining: Mapping[str, set[str]]) -> list[str]:
-        """One cycle among stages that never became ready, as a path a -> b -> a."""
-        path: list[str] = []
-        node = next(iter(remaining))
-        while node not in path:
-            path.append(node)
-            node = next(dep for dep in sorted(remaining[node]) if dep in remaining)
-        return path[path.index(node):] + [node]
 
     def _downstream(self, name: str) -> list[str]:
         """``name`` and every stage that depends on it, directly or not, in order."""
@@ -337,16 +255,6 @@ class Pipeline:
     def checkpoint_name(self, stage: str, digest: str) -> str:
         return f"{self.prefix}{stage}/{digest}"
 
-    @staticmethod
-    def _digest(stage: Stage, versions: Mapping[str, str], *,
-                serializer: str | None = None) -> str:
-        """The inputs digest; with ``serializer`` (pickle pipelines) it is hashed too."""
-        pairs: list[list[str]] = [[dep, versions[dep]] for dep in sorted(stage.inputs)]
-        if serializer is not None:
-            pairs.append(["serializer", serializer])
-        payload = json.dumps(pairs, separators=(",", ":")).encode()
-        return hashlib.sha256(payload).hexdigest()[:_DIGEST_CHARS]
-
     def _match(self, stage: Stage, versions: Mapping[str, str],
                existing: Mapping[str, Any]) -> tuple[str, Any]:
         """``(digest to save under, checkpoint valid for the current inputs or None)``.
@@ -354,10 +262,10 @@ class Pipeline:
         A default pipeline accepts only the plain digest. A pickle pipeline saves under its
         serializer digest and also accepts the plain one: it can load JSON, bytes and
         pickle alike."""
-        plain = self._digest(stage, versions)
+        plain = stage_digest(stage, versions)
         if self.serializer is None:
             return plain, existing.get(plain)
-        own = self._digest(stage, versions, serializer=self.serializer)
+        own = stage_digest(stage, versions, serializer=self.serializer)
         found = existing.get(own)
         return own, found if found is not None else existing.get(plain)
 

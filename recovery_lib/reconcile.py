@@ -25,25 +25,50 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from typing import TYPE_CHECKING
+import threading
+from typing import Any, Callable, Protocol, TypeVar
 
 from . import manifest as mf
 from ._streams import HashingReader, HashingWriter
+from .backends.base import Backend
 from .errors import CheckpointNotFound, ConflictError, IntegrityError
 
-if TYPE_CHECKING:
-    from .store import CheckpointStore
-
-__all__ = ["reconcile", "reconciled_key"]
+__all__ = ["ReconcilableStore", "reconcile", "reconciled_key"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ReconcilableStore(Protocol):
+    """What reconciliation uses of a ``CheckpointStore`` (whose internals it shares): declared
+    here so that this module does not import the store that calls it."""
+
+    prefix: str
+    two_way: bool
+    _head_cache: dict[tuple[str, str], tuple[str, mf.Manifest]]
+    _cache_lock: threading.Lock
+
+    @property
+    def regions(self) -> tuple[str, ...]: ...
+
+    def backend(self, region: str) -> Backend: ...
+
+    def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest: ...
+
+    def _read_head(self, region: str, name: str, *, raw: bool = False) -> Any: ...
+
+    def _download(self, region: str, key: str, sink: Any, *, expected_size: int,
+                  progress: Any = None) -> None: ...
 
 
 def reconciled_key(prefix: str, name: str, version: str) -> str:
     return f"{prefix}reconciled/{name}@{version}"
 
 
-def reconcile(store: "CheckpointStore") -> list[str]:
+def reconcile(store: ReconcilableStore) -> list[str]:
     if len(store.regions) < 2:
         return []
     primary, secondary = store.regions[:2]
@@ -67,7 +92,7 @@ def reconcile(store: "CheckpointStore") -> list[str]:
     return actions
 
 
-def _reconcile_name(store: "CheckpointStore", name: str, todo: list[str], primary: str,
+def _reconcile_name(store: ReconcilableStore, name: str, todo: list[str], primary: str,
                     secondary: str) -> list[str]:
     pb, sb = store.backend(primary), store.backend(secondary)
     actions: list[str] = []
@@ -103,7 +128,7 @@ def _reconcile_name(store: "CheckpointStore", name: str, todo: list[str], primar
     return actions
 
 
-def _merge_head(store: "CheckpointStore", name: str, version: str, primary: str) -> list[str]:
+def _merge_head(store: ReconcilableStore, name: str, version: str, primary: str) -> list[str]:
     pb = store.backend(primary)
     head_key = mf.head_key(store.prefix, name)
     raw, _ = store._call(primary, pb.get_tagged, mf.manifest_key(store.prefix, name, version),
@@ -131,7 +156,7 @@ def _merge_head(store: "CheckpointStore", name: str, version: str, primary: str)
     raise ConflictError(f"could not merge the head of {name!r}: it kept changing")
 
 
-def _copy_blob(store: "CheckpointStore", sha256: str, size: int, source: str, dest: str) -> None:
+def _copy_blob(store: ReconcilableStore, sha256: str, size: int, source: str, dest: str) -> None:
     key = mf.blob_key(store.prefix, sha256)
     db = store.backend(dest)
     if store._call(dest, db.holds, key, sha256, size):

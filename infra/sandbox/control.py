@@ -26,15 +26,45 @@ import logging
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 from urllib.parse import unquote
 
 import botocore.exceptions
 
 if TYPE_CHECKING:
-    from infra.sandbox.sandbox import Sandbox
+    from infra.sandbox.apps import AppStandIn
+    from infra.sandbox.clock import Clock
+    from infra.sandbox.replication import ReplicationEmulator
+    from infra.sandbox.route53 import DnsResolver, HealthCheckEvaluator
 
 logger = logging.getLogger(__name__)
+
+
+class Controllable(Protocol):
+    """What the control endpoint reads and drives (``infra.sandbox.sandbox.Sandbox`` is one):
+    declared here so that this module does not depend on the sandbox that serves it."""
+
+    clock: Clock
+    time_scale: float
+    health: Optional[HealthCheckEvaluator]
+    dns: Optional[DnsResolver]
+    replication: Optional[ReplicationEmulator]
+    apps: dict[str, AppStandIn]
+
+    def state(self) -> dict[str, Any]: ...
+
+    def asg(self, role: str) -> dict[str, Any]: ...
+
+    def set_s3_fault(self, role: str, mode: str) -> None: ...
+
+    def set_app(self, role: str, mode: str) -> None: ...
+
+    def set_health_check(self, *, inverted: Optional[bool] = None, disabled: Optional[bool] = None,
+                         check_id: Optional[str] = None) -> dict[str, Any]: ...
+
+    def scale(self, role: str, desired: int) -> dict[str, Any]: ...
+
+    def reset_faults(self) -> None: ...
 
 
 class BadRequest(Exception):
@@ -101,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
 
-def route(sandbox: "Sandbox", method: str, parts: list[str], body: dict[str, Any]) -> Any:
+def route(sandbox: Controllable, method: str, parts: list[str], body: dict[str, Any]) -> Any:
     """Answer one request; None when no route matches."""
     assert sandbox.health is not None and sandbox.dns is not None and sandbox.replication is not None
     if method == "GET":
@@ -178,13 +208,13 @@ class _Server(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
-    def __init__(self, address, sandbox: "Sandbox") -> None:
+    def __init__(self, address, sandbox: Controllable) -> None:
         self.sandbox = sandbox
         super().__init__(address, _Handler)
 
 
 class ControlServer:
-    def __init__(self, sandbox: "Sandbox", *, port: int = 0) -> None:
+    def __init__(self, sandbox: Controllable, *, port: int = 0) -> None:
         self._server = _Server(("127.0.0.1", port), sandbox)
         self.port = self._server.server_address[1]
         self._thread: Optional[threading.Thread] = None

@@ -14,91 +14,30 @@ Safety rules this module keeps, whatever goes wrong:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import signal
-import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from recovery_lib.drill import measure, readiness, report
 from recovery_lib.drill.adapters.base import FaultAdapter
 from recovery_lib.drill.plan import DrillPlan, Fault
+from recovery_lib.drill.canary import CanaryWriter, rpo_seconds
+from recovery_lib.drill.journal import (
+    DrillAborted,
+    StepFailed,
+    load_journal,
+    new_journal,
+    revert_journal,
+    utc_now,
+)
 from recovery_lib.drill.resume_check import ResumeCheck
+from recovery_lib.drill.signals import install_interrupt_handlers, restore_signal_handlers
 from recovery_lib.errors import RecoveryError
 
+__all__ = ["Drill", "DrillAborted", "StepFailed", "load_journal", "revert_journal"]
+
 logger = logging.getLogger(__name__)
-
-JOURNAL_VERSION = 1
-
-
-class DrillAborted(RecoveryError):
-    """The drill was stopped (refused confirmation, a signal) before it finished."""
-
-
-class StepFailed(RecoveryError):
-    """A drill step did not reach its goal; the message says what was observed."""
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass
-class CanaryRecord:
-    sequence: int
-    version: str
-    created_at: dt.datetime
-    region: str
-    at: Optional[float] = None  # (emulated) seconds since the drill started, just before the save
-
-
-@dataclass
-class CanaryWriter:
-    """Saves sequence-numbered checkpoints through recovery_lib while the drill runs."""
-
-    store: Any
-    name: str
-    interval_seconds: float  # real seconds
-    now: Callable[[], float] = lambda: 0.0  # the drill's (emulated) clock, for the RPO
-    records: list[CanaryRecord] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: Optional[threading.Thread] = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def write_one(self) -> CanaryRecord:
-        sequence = len(self.records) + 1
-        at = self.now()
-        checkpoint = self.store.save(self.name, {"sequence": sequence}, metadata={"sequence": sequence, "drill": "canary"})
-        record = CanaryRecord(sequence, checkpoint.version, checkpoint.created_at, checkpoint.region, at)
-        with self._lock:
-            self.records.append(record)
-        return record
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_seconds):
-            try:
-                self.write_one()
-            except RecoveryError as exc:  # a dead region: keep trying, the failover is the point
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                logger.info("canary save failed: %s", exc)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="drill-canary", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def snapshot(self) -> list[CanaryRecord]:
-        with self._lock:
-            return list(self.records)
 
 
 class Drill:
@@ -137,31 +76,6 @@ class Drill:
         self.store: Any = None
 
     # -- journal -----------------------------------------------------------------------------
-    def _new_journal(self) -> dict[str, Any]:
-        return {
-            "journal_version": JOURNAL_VERSION,
-            "id": uuid.uuid4().hex,
-            "experiment": self.plan.as_dict(),
-            "platform": {k: self.descriptor.get(k) for k in ("project", "stack", "strategy")},
-            "descriptor": self.descriptor,
-            "adapter": self.adapter.name,
-            "dry_run": self.dry_run,
-            "status": "running",
-            "deviated": False,
-            "start": _utc_now().isoformat(),
-            "end": None,
-            "duration": 0.0,
-            "steady_states": {"before": None, "after": None, "during": []},
-            "preflight": [],
-            "run": [],
-            "rollbacks": [],
-            "injections": [],
-            "measurements": None,
-            "timeline": [],
-            "expectations": self.plan.expectations(
-                replication_pause_lag_seconds=self.adapter.replication_pause_lag_seconds),
-        }
-
     def _save(self) -> None:
         if not self.dry_run:
             report.write_journal(self.report_dir, self.journal)
@@ -174,7 +88,7 @@ class Drill:
         logger.info("drill t=%.1f %s", self.elapsed(), text)
 
     def _step(self, name: str, kind: str, fn: Callable[[], Any]) -> Any:
-        started, t_start = _utc_now(), time.monotonic()
+        started, t_start = utc_now(), time.monotonic()
         entry: dict[str, Any] = {"activity": {"type": kind, "name": name}, "start": started.isoformat()}
         self.journal["run"].append(entry)
         try:
@@ -194,7 +108,7 @@ class Drill:
             raise StepFailed(str(exc)) from exc
         finally:
             entry.setdefault("status", "interrupted")
-            entry.update(end=_utc_now().isoformat(), duration=round(time.monotonic() - t_start, 3))
+            entry.update(end=utc_now().isoformat(), duration=round(time.monotonic() - t_start, 3))
             self._save()
 
     def _wait_for(self, what: str, predicate: Callable[[], bool], timeout: float) -> float:
@@ -228,7 +142,7 @@ class Drill:
             value = "healthy" if self.adapter.app_healthy(probe.region) else "unhealthy"
             return {"probe": probe.probe, "region": probe.region, "value": value, "ok": value == probe.expect}
         if probe.probe == "store-roundtrip":
-            checkpoint = self.store.save("drill/steady-state", {"at": _utc_now().isoformat()})
+            checkpoint = self.store.save("drill/steady-state", {"at": utc_now().isoformat()})
             data = self.store.load("drill/steady-state", version=checkpoint.version)
             ok = checkpoint.region == probe.region and isinstance(data, dict)
             return {"probe": probe.probe, "region": checkpoint.region, "ok": ok}
@@ -284,11 +198,11 @@ class Drill:
         # does, so the RPO is measured on what was committed before the fault.
         if self.canary is not None:
             self.canary.stop()
-        self._fault_wall = _utc_now()
+        self._fault_wall = utc_now()
         self.obs.fault_at = self.elapsed()
         records = []
         for fault in faults:
-            record = {"fault": fault.as_dict(), "status": "injecting", "info": {}, "at": _utc_now().isoformat()}
+            record = {"fault": fault.as_dict(), "status": "injecting", "info": {}, "at": utc_now().isoformat()}
             self.journal["injections"].append(record)
             self._save()
             record["info"] = self.adapter.inject(fault) or {}
@@ -361,7 +275,10 @@ class Drill:
         self.obs.canary_committed_before_fault = len(before_fault)
         self.obs.canary_lost = sum(1 for r in before_fault if r.sequence > sequence)
         self.obs.restored_sequence = sequence
-        self.obs.rpo_seconds = self._rpo(restorable, written)
+        assert self.obs.fault_at is not None
+        self.obs.rpo_seconds = rpo_seconds(restorable, written, fault_at=self.obs.fault_at,
+                                           fault_wall=self._fault_wall,
+                                           time_scale=self.adapter.time_scale)
         self.obs.newer_not_replicated = list(status.pending)
         self.event(f"restored {name} #{sequence} from the secondary")
         result = {"restored_version": restorable.version, "sequence": sequence, "lost": self.obs.canary_lost}
@@ -379,19 +296,6 @@ class Drill:
             self.event("pipeline resumed from the restored checkpoint")
         return result
 
-    def _rpo(self, restorable: Any, written: list[CanaryRecord]) -> float:
-        """Fault time minus the time the restored checkpoint was saved, on the drill's clock.
-
-        Both ends are read from the adapter's (emulated) clock, so the RPO does not depend on
-        how fast the machine ran. A checkpoint this drill did not write falls back to its
-        creation time on the wall clock, scaled."""
-        assert self.obs.fault_at is not None and self._fault_wall is not None
-        record = next((r for r in written if r.version == restorable.version and r.at is not None), None)
-        if record is not None:
-            return max(0.0, self.obs.fault_at - record.at)
-        rpo_real = max(0.0, (self._fault_wall - restorable.created_at).total_seconds())
-        return rpo_real * self.adapter.time_scale
-
     def _rollback(self) -> None:
         """Revert every fault not yet reverted, newest first, and the standby scaling."""
         for record in reversed(self.journal["injections"]):
@@ -399,7 +303,7 @@ class Drill:
                 continue
             fault = Fault(**record["fault"])
             entry: dict[str, Any] = {"activity": {"type": "action", "name": f"revert {fault.label()}"},
-                                     "start": _utc_now().isoformat()}
+                                     "start": utc_now().isoformat()}
             self.journal["rollbacks"].append(entry)
             try:
                 self.adapter.revert(fault, record.get("info") or {})
@@ -411,12 +315,12 @@ class Drill:
                 record["status"] = "revert-failed"
                 entry.update(status="failed", exception=f"{type(exc).__name__}: {exc}")
                 self.failures.append(f"revert of {fault.label()} failed: {exc}")
-            entry["end"] = _utc_now().isoformat()
+            entry["end"] = utc_now().isoformat()
             self._save()
         scaled = self.journal.get("scaled")
         if scaled and not scaled.get("restored"):
             entry = {"activity": {"type": "action", "name": f"scale standby back to {scaled['from']}"},
-                     "start": _utc_now().isoformat()}
+                     "start": utc_now().isoformat()}
             self.journal["rollbacks"].append(entry)
             try:
                 self.adapter.scale_standby(scaled["from"])
@@ -462,14 +366,14 @@ class Drill:
         return calls
 
     def run(self) -> dict[str, Any]:
-        self.journal = self._new_journal()
+        self.journal = new_journal(self.descriptor, self.plan, self.adapter, dry_run=self.dry_run)
         self._t0 = self.adapter.now()
         wall_start = time.monotonic()
         if self.dry_run:
             self.journal.update(status="dry-run", calls=self.dry_run_calls())
             return self.journal
 
-        previous = self._install_signal_handlers()
+        previous = install_interrupt_handlers()
         try:
             self.store = self.store_factory()
             self._save()
@@ -509,7 +413,7 @@ class Drill:
                 self._rollback()
             finally:
                 self._finish(wall_start)
-                self._restore_signal_handlers(previous)
+                restore_signal_handlers(previous)
         return self.journal
 
     def _finish(self, wall_start: float) -> None:
@@ -527,7 +431,7 @@ class Drill:
         )
         if self.journal["measurements"]["verdict"] != "pass":
             self.journal["deviated"] = True
-        self.journal["end"] = _utc_now().isoformat()
+        self.journal["end"] = utc_now().isoformat()
         self.journal["duration"] = round(time.monotonic() - wall_start, 3)
         self.journal["adapter_state"] = self.adapter.state()
         report.write_reports(self.report_dir, self.journal)
@@ -535,72 +439,3 @@ class Drill:
     def _budget(self):
         """The worst-case failover figure when the descriptor has it (see :func:`measure.drill_budget`)."""
         return measure.drill_budget(self.descriptor.get("dns"), scale_up_seconds=self.plan.scale_up_seconds)
-
-    # -- signals -----------------------------------------------------------------------------
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def interrupt(signum: int, _frame: Any) -> None:
-            raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
-
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, interrupt)
-        return previous
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def load_journal(path: Path) -> dict[str, Any]:
-    from recovery_lib.errors import ConfigError
-
-    try:
-        journal = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"journal {str(path)!r} does not exist") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"journal {str(path)!r} is not a readable drill journal: {exc}") from None
-    if not isinstance(journal, dict) or journal.get("journal_version") != JOURNAL_VERSION or "injections" not in journal:
-        raise ConfigError(f"{str(path)!r} is not a drill journal (journal_version {JOURNAL_VERSION} with injections)")
-    return journal
-
-
-def revert_journal(path: Path, adapter: FaultAdapter) -> dict[str, Any]:
-    """Revert what a killed drill left injected; the journal is updated in place."""
-    path = Path(path)
-    journal = load_journal(path)
-    failures = []
-    for record in reversed(journal["injections"]):
-        if record.get("status") == "reverted":
-            continue
-        fault = Fault(**record["fault"])
-        entry: dict[str, Any] = {"activity": {"type": "action", "name": f"revert {fault.label()} (--revert)"},
-                                 "start": _utc_now().isoformat()}
-        journal["rollbacks"].append(entry)
-        try:
-            adapter.revert(fault, record.get("info") or {})
-            if adapter.is_injected(fault):
-                raise StepFailed(f"{fault.label()} is still in effect after the revert")
-            record["status"] = "reverted"
-            entry["status"] = "succeeded"
-        except Exception as exc:  # noqa: BLE001 - journaled; the caller exits non-zero
-            record["status"] = "revert-failed"
-            entry.update(status="failed", exception=f"{type(exc).__name__}: {exc}")
-            failures.append(f"{fault.label()}: {exc}")
-        entry["end"] = _utc_now().isoformat()
-        report.write_atomic(path, json.dumps(journal, indent=2, default=str))
-    scaled = journal.get("scaled")
-    if scaled and not scaled.get("restored"):
-        adapter.scale_standby(scaled["from"])
-        scaled["restored"] = True
-        report.write_atomic(path, json.dumps(journal, indent=2, default=str))
-    if journal.get("status") == "running":
-        journal["status"] = "interrupted"
-        journal["deviated"] = True
-        report.write_atomic(path, json.dumps(journal, indent=2, default=str))
-    journal["revert_failures"] = failures
-    return journal

@@ -28,9 +28,9 @@ are reconciled into the primary (see :mod:`recovery_lib.reconcile`, docs/consist
 The class is assembled from layers, each using only what is beneath it:
 
 - :mod:`.core`: the store's state, breaker-wrapped backend calls, manifest listings across
-  regions, and the reconciliation trigger;
-- :mod:`.reads`: head and manifest records, and loads with verification and fallback
-  (which versions may be served: :mod:`.lineage`);
+  regions, head and manifest records, and the reconciliation trigger;
+- :mod:`.reads`: loads with verification and fallback (which versions may be served:
+  :mod:`.lineage`);
 - :mod:`.listings`: ``exists``, ``info``, ``versions``, ``heads``, ``list``, ``latest``;
 - :mod:`.commits`: the commit protocol (saves, rollback, delete, clear);
 - :mod:`.replication_status`: DR-safety checks of the secondary region;

@@ -2,11 +2,13 @@
 
 ``StoreCore`` holds the backends, the failover policy, the signing key and the head cache;
 runs each backend call through its region's circuit breaker; lists manifest keys across
-regions (with failover, merged once this store has written to the secondary); and triggers
-reconciliation after an outage (:mod:`recovery_lib.reconcile`).
+regions (with failover, merged once this store has written to the secondary); reads head
+and manifest records (verified) and content (size checked first); and triggers
+reconciliation after an outage (:mod:`recovery_lib.reconcile`), which uses only these.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -14,10 +16,17 @@ from typing import Any, Callable, TypeVar
 
 from .. import manifest as mf
 from .. import signing
-from ..backends.base import Backend
-from ..errors import ConfigError, InvalidName, RegionUnavailable
+from ..backends.base import Backend, Progress
+from ..errors import (
+    CheckpointNotFound,
+    ConfigError,
+    IntegrityError,
+    InvalidName,
+    RegionUnavailable,
+)
 from ..failover import FailoverPolicy
 from ..names import validate_name, validate_prefix
+from ..reconcile import reconcile
 
 __all__ = ["INLINE_LIMIT", "StoreCore"]
 
@@ -148,6 +157,54 @@ class StoreCore:
         entries, _ = self._entries(mf.versions_prefix(self.prefix, name), failed)
         return sorted((v for n, v in entries if n == name), reverse=True)
 
+    # -- records: heads, manifests, content ---------------------------------------------
+    def _read_head(self, region: str, name: str, *, raw: bool = False) -> Any:
+        """``(tag, manifest)`` of the head of ``name`` in ``region`` (``(tag, manifest,
+        bytes)`` with ``raw``), or None when there is none (a name of a legacy store, or
+        never saved). IntegrityError when the head does not verify."""
+        key = mf.head_key(self.prefix, name)
+        try:
+            data, tag = self._call(region, self._backends[region].get_tagged, key,
+                                   max_bytes=mf.MAX_MANIFEST_BYTES)
+        except CheckpointNotFound:
+            return None
+        m = mf.decode(data, key=key, name=name, version=mf.peek_version(data, key=key),
+                      signing_key=self._signing_key)
+        if mf.is_tombstone(m.version) != m.deleted:
+            raise IntegrityError(f"head {key} is inconsistent")
+        return (tag, m, data) if raw else (tag, m)
+
+    def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest:
+        """The manifest of ``version`` from history, or from the head when the writer
+        crashed between its commit (the head CAS) and the history write."""
+        key = mf.manifest_key(self.prefix, name, version)
+        try:
+            raw, _ = self._call(region, self._backends[region].get_tagged, key,
+                                max_bytes=mf.MAX_MANIFEST_BYTES)
+        except CheckpointNotFound:
+            if mf.version_seq(version):
+                head = self._read_head(region, name)
+                if head is not None and head[1].version == version:
+                    return head[1]
+            raise
+        return mf.decode(raw, key=key, name=name, version=version,
+                         signing_key=self._signing_key)
+
+    def _download(self, region: str, key: str, sink: Any, *, expected_size: int,
+                  progress: Progress | None = None) -> None:
+        """Download with the size checked before any byte is read, where the backend can
+        (backends written before ``expected_size`` existed: checked by HEAD first)."""
+        backend = self._backends[region]
+        if "expected_size" in inspect.signature(backend.download).parameters:
+            self._call(region, backend.download, key, sink, progress=progress,
+                       expected_size=expected_size)
+            return
+        found = self._call(region, backend.head, key)
+        if found is not None and found != expected_size:
+            raise IntegrityError(f"{key} in the {region} region has {found} bytes, expected "
+                                 f"{expected_size}; not read")
+        self._call(region, backend.download, key, sink, progress=progress)
+
     def _absent_message(self, name: str) -> str:
         return f"no checkpoint named {name!r} (never saved, or deleted)"
 
@@ -157,8 +214,6 @@ class StoreCore:
         (copy their content and manifests unless replication is two-way, then merge heads:
         the greater commit order wins). Returns one line per action. Runs automatically on
         a store's first use and after a failover; ``recovery reconcile`` runs it by hand."""
-        from ..reconcile import reconcile
-
         self._reconcile_due = False
         return reconcile(self)
 
@@ -170,8 +225,6 @@ class StoreCore:
             return
         self._reconcile_due = False
         try:
-            from ..reconcile import reconcile
-
             reconcile(self)
         except RegionUnavailable as exc:
             logger.warning("reconciliation postponed: %s", exc)

@@ -8,7 +8,6 @@ lineage (:mod:`.lineage`). The head of a name says which version is current.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import os
 from pathlib import Path
@@ -33,40 +32,7 @@ T = TypeVar("T")
 
 
 class VerifiedReads(StoreCore):
-    """Loads that verify what they return, and the head and manifest reads they build on."""
-
-    # -- records ------------------------------------------------------------------------
-    def _read_head(self, region: str, name: str, *, raw: bool = False) -> Any:
-        """``(tag, manifest)`` of the head of ``name`` in ``region`` (``(tag, manifest,
-        bytes)`` with ``raw``), or None when there is none (a name of a legacy store, or
-        never saved). IntegrityError when the head does not verify."""
-        key = mf.head_key(self.prefix, name)
-        try:
-            data, tag = self._call(region, self._backends[region].get_tagged, key,
-                                   max_bytes=mf.MAX_MANIFEST_BYTES)
-        except CheckpointNotFound:
-            return None
-        m = mf.decode(data, key=key, name=name, version=mf.peek_version(data, key=key),
-                      signing_key=self._signing_key)
-        if mf.is_tombstone(m.version) != m.deleted:
-            raise IntegrityError(f"head {key} is inconsistent")
-        return (tag, m, data) if raw else (tag, m)
-
-    def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest:
-        """The manifest of ``version`` from history, or from the head when the writer
-        crashed between its commit (the head CAS) and the history write."""
-        key = mf.manifest_key(self.prefix, name, version)
-        try:
-            raw, _ = self._call(region, self._backends[region].get_tagged, key,
-                                max_bytes=mf.MAX_MANIFEST_BYTES)
-        except CheckpointNotFound:
-            if mf.version_seq(version):
-                head = self._read_head(region, name)
-                if head is not None and head[1].version == version:
-                    return head[1]
-            raise
-        return mf.decode(raw, key=key, name=name, version=version,
-                         signing_key=self._signing_key)
+    """Loads that verify what they return, falling back along the lineage."""
 
     def _manifest_any(self, name: str, version: str) -> tuple[mf.Manifest, str]:
         """A verified manifest from the first region that has one."""
@@ -90,21 +56,6 @@ class VerifiedReads(StoreCore):
         if unavailable:
             raise RegionUnavailable("; ".join(problems))
         raise CheckpointNotFound(f"version {version} of {name!r} not found")
-
-    def _download(self, region: str, key: str, sink: Any, *, expected_size: int,
-                  progress: Progress | None = None) -> None:
-        """Download with the size checked before any byte is read, where the backend can
-        (backends written before ``expected_size`` existed: checked by HEAD first)."""
-        backend = self._backends[region]
-        if "expected_size" in inspect.signature(backend.download).parameters:
-            self._call(region, backend.download, key, sink, progress=progress,
-                       expected_size=expected_size)
-            return
-        found = self._call(region, backend.head, key)
-        if found is not None and found != expected_size:
-            raise IntegrityError(f"{key} in the {region} region has {found} bytes, expected "
-                                 f"{expected_size}; not read")
-        self._call(region, backend.download, key, sink, progress=progress)
 
     # -- loading --------------------------------------------------------------------------
     def load(self, name: str, *, version: str | None = None, allow_pickle: bool = False) -> Any:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from recovery_lib import cli
+from recovery_lib import cli, cli_output
 from recovery_lib.errors import CheckpointNotFound
 from recovery_lib.store import CheckpointStore
 from tests.recovery_lib.moto_helpers import descriptor
@@ -199,7 +199,7 @@ class Terminal(io.StringIO):
 @pytest.mark.parametrize("tty", [True, False])
 def test_progress_bar_for_large_transfers_only_on_a_terminal(capsysbinary, monkeypatch, tmp_path,
                                                              store, url, tty):
-    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 64 * 1024)
+    monkeypatch.setattr(cli_output, "PROGRESS_THRESHOLD", 64 * 1024)
     stderr = Terminal() if tty else io.StringIO()
     monkeypatch.setattr(sys, "stderr", stderr)
     big, small = tmp_path / "big.bin", tmp_path / "small.bin"
