@@ -26,7 +26,7 @@ def failed_replications(store: Any, keys: Iterable[str], *, limit: int = MAX_HEA
     Best effort: a store without S3 backends, or a HEAD that fails, answers nothing."""
     try:
         backend = store.backend("primary")
-        client, bucket = backend.metadata_client(), backend.bucket
+        client, bucket = backend.metadata_client, backend.bucket  # the S3 backend's client (a property)
     except (AttributeError, KeyError):
         return []
     failed = []

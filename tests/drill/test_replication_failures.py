@@ -29,6 +29,7 @@ class FakeBackend:
     def __init__(self, client):
         self.client = client
 
+    @property
     def metadata_client(self):
         return self.client
 
