@@ -24,8 +24,9 @@ from typing import Optional
 from infra.mockrun import ROOT
 
 SANDBOX_CREDENTIALS = {
-    # The sandbox answers any credentials; these keep boto3 from looking for real ones
-    # (and from ever signing a request with them).
+    # The sandbox operator's keys: the account's administrator under IAM enforcement (any keys
+    # with --iam off). They keep boto3 from looking for real ones (and from ever signing a
+    # request with them). The training job gets none: it runs as the job role (instance_env).
     "AWS_ACCESS_KEY_ID": "sandbox",
     "AWS_SECRET_ACCESS_KEY": "sandbox",
     "AWS_SESSION_TOKEN": "",

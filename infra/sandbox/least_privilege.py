@@ -77,18 +77,21 @@ def enforce(sandbox: "Sandbox") -> SandboxIam:
     metadata.start()
     sandbox.replication.access = ReplicationAccess(enforcement)
     iam = SandboxIam(enforcement, metadata, sandbox)
+    # sandbox.json first (its ports: `down` checks this one is closed too), platform.json last:
+    # `up` reports the sandbox ready once platform.json carries sandbox.iam
+    info_path = sandbox.state_dir / "sandbox.json"
+    info = json.loads(info_path.read_text())
+    info["ports"] = sorted(set(info.get("ports", [])) | {metadata.port})
+    _write_json(info_path, info)
     sandbox.platform.setdefault("sandbox", {})["iam"] = iam.section()
-    sandbox.write_state()
-    _add_port(sandbox.state_dir / "sandbox.json", metadata.port)  # `down` checks it is closed too
+    _write_json(sandbox.state_dir / "platform.json", sandbox.platform)
     logger.info("IAM enforcement on; job role credentials at %s", metadata.url)
     return iam
 
 
-def _add_port(path: Path, port: int) -> None:
-    info = json.loads(path.read_text())
-    info["ports"] = sorted(set(info.get("ports", [])) | {port})
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
 
