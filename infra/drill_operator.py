@@ -17,9 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import drill_operator_policy
-
-#: the tag the policy pack finds the role by
-PURPOSE_TAG = ("dr-platform:purpose", "drill-operator")
+from infra.drill_operator_policy import PURPOSE_TAG
 
 
 @dataclass(frozen=True)

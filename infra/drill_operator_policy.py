@@ -28,6 +28,9 @@ from typing import Any, Mapping, Optional, Sequence
 
 from infra.policies import VERSION, Policy
 
+#: the tag the policy pack finds the role by
+PURPOSE_TAG = ("dr-platform:purpose", "drill-operator")
+
 BUCKET_READ_ACTIONS = (
     "s3:GetBucketVersioning",
     "s3:GetReplicationConfiguration",

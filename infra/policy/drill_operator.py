@@ -18,8 +18,7 @@ from typing import Any, Iterator
 
 from pulumi_policy import ReportViolation, StackValidationArgs
 
-from infra.drill_operator import PURPOSE_TAG
-from infra.drill_operator_policy import ALL_ACTIONS, MUTATING_ACTIONS
+from infra.drill_operator_policy import ALL_ACTIONS, MUTATING_ACTIONS, PURPOSE_TAG
 from infra.policy import documents
 from infra.policy.stack import ROLE, StackView, describe
 
