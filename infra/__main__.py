@@ -18,6 +18,7 @@ from infra.certificates import TlsCertificate, TlsCertificateArgs
 from infra.checkpoint_bucket import CheckpointBucket, CheckpointBucketArgs
 from infra.config import NAMESPACE, PlatformConfig, parse_config
 from infra.descriptor import build_descriptor, estimated_failover_seconds, region_entry, worst_case_failover
+from infra.drill_operator import DrillOperator, DrillOperatorArgs
 from infra.failover_dns import Endpoint, FailoverDns, FailoverDnsArgs
 from infra.fault_injection import FaultInjection, FaultInjectionArgs, fis_target_tag
 from infra.job_role import JobRole, JobRoleArgs
@@ -330,10 +331,26 @@ def main() -> None:
             opts=on_primary,
         )
 
+    # -- the drill operator: what `recovery drill` assumes, and nothing more --------------------
+    operator = DrillOperator(
+        "drill-operator",
+        DrillOperatorArgs(
+            account_id=identity.account_id,
+            partition=partition.partition,
+            bucket_arns=[b.bucket_arn for b in buckets.values()],
+            standby_group_arn=compute["secondary"].group.arn,
+            health_check_id=dns.health_check_id if dns is not None else None,
+            zone_id=zone_id,
+            fis_region=config.primary_region,
+            fis_templates=fis.templates if fis is not None else None,
+        ),
+        opts=on_primary,
+    )
+
     # -- outputs ---------------------------------------------------------------------------
     def descriptor(values: list) -> dict:
         (p_bucket, p_key, p_asg, s_bucket, s_key, s_asg, role_arn, topic_arn, zone, health_check, fis_templates,
-         maintainer_arn) = values
+         maintainer_arn, operator_arn) = values
         return build_descriptor(
             config,
             primary=region_entry(name=config.primary_region, bucket=p_bucket, kms_key_arn=p_key, asg_name=p_asg),
@@ -344,6 +361,7 @@ def main() -> None:
             health_check_id=health_check,
             fis_templates=fis_templates,
             maintainer_role_arn=maintainer_arn,
+            drill_operator_role_arn=operator_arn,
         )
 
     platform = pulumi.Output.all(
@@ -359,6 +377,7 @@ def main() -> None:
         dns.health_check_id if dns is not None else None,
         fis.templates if fis is not None else None,
         maintainer.role_arn,
+        operator.role_arn,
     ).apply(descriptor)
 
     pulumi.export("platform", platform)
@@ -377,6 +396,7 @@ def main() -> None:
     pulumi.export("jobInstanceProfileName", job_role.instance_profile.name)
     pulumi.export("maintainerRoleArn", maintainer.role_arn)
     pulumi.export("maintainerInstanceProfileName", maintainer.instance_profile.name)
+    pulumi.export("drillOperatorRoleArn", operator.role_arn)
     pulumi.export("alertsTopicArn", alerts.topic_arn)
     pulumi.export("alertsTopicArns", alerts.topic_arns)  # per Region: alarms notify a topic of their own Region
     if audit is not None:

@@ -40,6 +40,7 @@ def build_descriptor(
     health_check_id: Optional[str] = None,
     fis_templates: Optional[Mapping[str, str]] = None,
     maintainer_role_arn: Optional[str] = None,
+    drill_operator_role_arn: Optional[str] = None,
 ) -> dict[str, Any]:
     dns: Optional[dict[str, Any]] = None
     if config.dns is not None:
@@ -78,6 +79,8 @@ def build_descriptor(
         "alerts_topic_arn": alerts_topic_arn,
         # AWS FIS experiment templates the aws drill adapter starts (null without fis: true)
         "fis": {"templates": dict(fis_templates)} if fis_templates else None,
+        # the role `recovery drill` assumes for its control-plane calls (null: the caller's own)
+        "drill": {"operator_role_arn": drill_operator_role_arn} if drill_operator_role_arn else None,
         "targets": {"rto_seconds": config.rto_seconds, "rpo_seconds": config.rpo_seconds},
         # checkpoint lifecycle (optional for readers): the only role allowed to delete
         # checkpoint objects (garbage collection), and the undo window after a collection

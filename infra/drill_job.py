@@ -24,8 +24,9 @@ from typing import Optional
 from infra.mockrun import ROOT
 
 SANDBOX_CREDENTIALS = {
-    # The sandbox answers any credentials; these keep boto3 from looking for real ones
-    # (and from ever signing a request with them).
+    # The sandbox operator's keys: the account's administrator under IAM enforcement (any keys
+    # with --iam off). They keep boto3 from looking for real ones (and from ever signing a
+    # request with them). The training job gets none: it runs as the job role (instance_env).
     "AWS_ACCESS_KEY_ID": "sandbox",
     "AWS_SECRET_ACCESS_KEY": "sandbox",
     "AWS_SESSION_TOKEN": "",
@@ -40,6 +41,28 @@ def _env(platform: Optional[Path] = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     if platform is not None:
         env["DR_PLATFORM"] = str(platform)
+    return env
+
+
+def instance_env(platform: Path) -> dict[str, str]:
+    """The training job's environment: on an instance with the job role's profile.
+
+    Under IAM enforcement (``sandbox.iam`` in platform.json) the job has no keys of its own;
+    boto3's credential chain ends at the instance metadata endpoint the sandbox serves, which
+    hands out the job role's credentials. Without enforcement: the sandbox's keys, as before.
+    """
+    env = _env(platform)
+    iam = ((json.loads(platform.read_text()).get("sandbox") or {}).get("iam") or {})
+    if not iam.get("enforced"):
+        return env
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        env.pop(key, None)
+    env.update({
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": iam["instance_metadata_url"],
+        "AWS_METADATA_SERVICE_TIMEOUT": "5", "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "3",
+        # nothing from the user's ~/.aws may stand in for the instance profile
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull,
+    })
     return env
 
 
@@ -85,6 +108,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--replication-lag", default=None, metavar="SECONDS",
                         help="emulated seconds objects wait before they replicate (default: the sandbox's, 0)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the training job (default 20)")
+    parser.add_argument("--iam", default="enforce", choices=("enforce", "off"),
+                        help="enforce (default): moto authorizes every call; the job runs as the job role, "
+                             "replication as the replication role, the drill as the drill operator role")
     args = parser.parse_args(argv)
 
     state = (ROOT / args.state).resolve()
@@ -99,7 +125,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"  {number}. {title.format(plan=plan)}")
 
     _step(1, f"sandbox up ({args.stack} stack, time scale {args.time_scale})")
-    up = [py, "-m", "infra.sandbox", "up", "--stack", args.stack, "--state", str(state), "--time-scale", args.time_scale]
+    up = [py, "-m", "infra.sandbox", "up", "--stack", args.stack, "--state", str(state), "--time-scale", args.time_scale,
+          "--iam", args.iam]
     if args.replication_lag is not None:
         up += ["--replication-lag", args.replication_lag]
     if _run(up, _env()) != 0:
@@ -108,11 +135,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     code = 1
     try:
         env = _env(platform)
+        iam = ((json.loads(platform.read_text()).get("sandbox") or {}).get("iam") or {})
+        if iam.get("enforced"):
+            operator = (json.loads(platform.read_text()).get("drill") or {}).get("operator_role_arn")
+            print(f"IAM enforced: the job runs as {iam['job_role_arn']} (instance profile), "
+                  f"the drill as {operator}, replication as the replication role")
         _step(2, STEPS[1])
         report.mkdir(parents=True, exist_ok=True)
         train_log = report / "train.log"
         if _run([py, "examples/train.py", "--platform", str(platform), "--run-id", f"drill-{stamp}",
-                 "--epochs", str(args.epochs), "--log-file", str(train_log)], env) != 0:
+                 "--epochs", str(args.epochs), "--log-file", str(train_log)], instance_env(platform)) != 0:
             print(f"make drill: the training job failed; its log: {train_log}", file=sys.stderr)
             return 1
         print(f"training log: {train_log}")

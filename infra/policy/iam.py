@@ -22,7 +22,9 @@ IDENTITY_POLICY_TYPES = (
 )
 # Verbs that only read. Anything else (Put, Create, Delete, Replicate, Encrypt, PassRole, ...)
 # counts as a write for CKV_AWS_355, which keeps the rule conservative.
-READ_VERBS = ("Get", "List", "Describe", "Head", "View", "Lookup", "Search", "Check")
+# "Test": route53:TestDNSAnswer only simulates a query (Service Authorization Reference, Amazon
+# Route 53: access level Read, no resource types, so Resource "*").
+READ_VERBS = ("Get", "List", "Describe", "Head", "View", "Lookup", "Search", "Check", "TestDNSAnswer")
 SERVICE_PRINCIPAL_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
 
 

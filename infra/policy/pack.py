@@ -17,7 +17,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.policy import deletion, fis, iam, kms, protection, replication_alarms, route53, s3
+from infra.policy import (deletion, drill_operator, fis, iam, kms, protection, replication_alarms, route53,
+                          s3)
 
 PACK_NAME = "dr-platform-baseline"
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
@@ -218,6 +219,15 @@ POLICIES: list[Policy] = [
             "the stack carries (never by ARN), and pause for more than an hour (no checkov / trivy id)."
         ),
         validate=fis.validate_pause_replication_by_tags,
+    ),
+    StackValidationPolicy(
+        name="drill-operator-least-privilege",
+        description=(
+            "The stack has one drill operator role, allowed only the calls a drill makes, every change "
+            "scoped to a named resource and no Condition the offline sandbox cannot evaluate (no checkov / "
+            "trivy id; docs/sandbox-iam.md)."
+        ),
+        validate=drill_operator.validate_drill_operator,
     ),
     StackValidationPolicy(
         name="data-protected-from-deletion",

@@ -1,7 +1,10 @@
 """``python -m infra.sandbox up|down|status``: the offline sandbox as a background process.
 
     up     [--stack dev|dr] [--state DIR] [--time-scale N] [--replication-lag S] [--launch-delay S] [--timeout S]
-           start a detached sandbox process, wait until it is ready, print where it is
+           [--iam enforce|off]
+           start a detached sandbox process, wait until it is ready, print where it is; with
+           --iam enforce (the default) moto authorizes every call and jobs, replication and
+           drills run as the program's roles (docs/sandbox-iam.md)
     down   [--state DIR] [--timeout S]
            stop it (SIGTERM, then SIGKILL) and check that its ports are closed
     status [--state DIR]
@@ -33,6 +36,7 @@ DEFAULT_STATE = ".sandbox"
 STATE_FILE = "sandbox.json"
 PID_FILE = "sandbox.pid"
 LOG_FILE = "sandbox.log"
+IAM_MODES = ("enforce", "off")  # infra.sandbox.least_privilege.MODES, without importing moto here
 
 
 class UsageError(Exception):
@@ -71,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--launch-delay", type=_non_negative, default=None, metavar="S",
                     help="emulated seconds from EC2 launch to InService (default: the group's health check grace period)")
     up.add_argument("--timeout", type=_positive, default=120.0, help="seconds to wait for readiness (default 120)")
+    up.add_argument("--iam", choices=IAM_MODES, default="enforce",
+                    help="enforce: moto authorizes every call and the program's roles are used (default); "
+                         "off: every call is allowed")
     down = sub.add_parser("down", help="stop the sandbox and everything it started")
     down.add_argument("--state", default=DEFAULT_STATE)
     down.add_argument("--timeout", type=_positive, default=30.0)
@@ -82,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--time-scale", type=_positive, required=True)
     serve.add_argument("--replication-lag", type=_non_negative, default=0.0)
     serve.add_argument("--launch-delay", type=_non_negative, default=None)
+    serve.add_argument("--iam", choices=IAM_MODES, default="off")
     return p
 
 
@@ -141,7 +149,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         (state / name).unlink(missing_ok=True)
     log = open(state / LOG_FILE, "ab")
     cmd = [sys.executable, "-m", "infra.sandbox", "_serve", "--stack", args.stack, "--state", str(state),
-           "--time-scale", str(args.time_scale), "--replication-lag", str(args.replication_lag)]
+           "--time-scale", str(args.time_scale), "--replication-lag", str(args.replication_lag), "--iam", args.iam]
     if args.launch_delay is not None:
         cmd += ["--launch-delay", str(args.launch_delay)]
     proc = subprocess.Popen(cmd, cwd=str(ROOT), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -151,9 +159,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         info = _read_json(state / STATE_FILE)
-        if info is not None and info.get("pid") == proc.pid:
-            platform = state / "platform.json"
-            print(f"sandbox up: stack {args.stack}, pid {proc.pid}, time scale {args.time_scale:g}")
+        platform = state / "platform.json"
+        if info is not None and info.get("pid") == proc.pid and _iam_ready(platform, args.iam):
+            iam = "IAM enforced" if args.iam == "enforce" else "IAM off"
+            print(f"sandbox up: stack {args.stack}, pid {proc.pid}, time scale {args.time_scale:g}, {iam}")
             print(f"  platform:  {platform}")
             print(f"  control:   {info['control_url']}")
             print(f"  emulator:  {info['emulator_url']}")
@@ -174,6 +183,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     (state / PID_FILE).unlink(missing_ok=True)
     print(f"the sandbox was not ready within {args.timeout:g} s (killed); see {state / LOG_FILE}", file=sys.stderr)
     return 1
+
+
+def _iam_ready(platform: Path, mode: str) -> bool:
+    """With --iam enforce the sandbox is ready once platform.json carries its sandbox.iam section."""
+    if mode != "enforce":
+        return True
+    data = _read_json(platform) or {}
+    return bool(((data.get("sandbox") or {}).get("iam") or {}).get("enforced"))
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -244,10 +261,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(args.stack, args.state, args.time_scale, replication_lag_seconds=args.replication_lag,
                       launch_delay_seconds=args.launch_delay)
     sandbox.start()
+    iam = None
     try:
+        if args.iam == "enforce":
+            from infra.sandbox.least_privilege import enforce
+
+            iam = enforce(sandbox)
         while not stop.wait(0.5):
             pass
     finally:
+        if iam is not None:
+            iam.stop()
         sandbox.stop()
         logging.getLogger(__name__).info("sandbox stopped")
     return 0

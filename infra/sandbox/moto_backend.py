@@ -89,7 +89,7 @@ REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 def conditions_match(conditions: dict[str, Any], context: dict[str, str]) -> bool:
     """IAM condition evaluation for the operators bucket policies commonly use (moto's accepts anything).
 
-    Bool, String(Not)Equals(IgnoreCase), String(Not)Like and Null, with ``...IfExists``; a key
+    Bool, String(Not)Equals(IgnoreCase), String(Not)Like, Arn(Not)Like/Equals and Null, with ``...IfExists``; a key
     missing from the context fails the condition (passes with IfExists). Any other operator
     does not match, so a statement using it never applies in the sandbox.
     """
@@ -115,8 +115,9 @@ def conditions_match(conditions: dict[str, Any], context: dict[str, str]) -> boo
                 ok = (actual in values) == (op == "StringEquals")
             elif op in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
                 ok = (actual.lower() in [v.lower() for v in values]) == (op == "StringEqualsIgnoreCase")
-            elif op in ("StringLike", "StringNotLike"):
-                ok = any(fnmatch.fnmatchcase(actual, v) for v in values) == (op == "StringLike")
+            elif op in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike", "ArnEquals", "ArnNotEquals"):
+                positive = op in ("StringLike", "ArnLike", "ArnEquals")
+                ok = any(fnmatch.fnmatchcase(actual, v) for v in values) == positive
             else:
                 return False
             if not ok:
@@ -271,6 +272,14 @@ class S3Backend:
             stored["Priority"] = int(stored.get("Priority") or 0)
             out.append(stored)
         return out
+
+    def replication_role(self, bucket: str) -> Optional[str]:
+        """The role ARN the bucket's replication configuration names (None without one)."""
+        config = getattr(self._bucket(bucket), "replication", None)
+        return (config or {}).get("Role") or None
+
+    def bucket_region(self, bucket: str) -> str:
+        return str(self._bucket(bucket).region_name)
 
     def versions(self, bucket: str) -> list[Version]:
         """Every version and delete marker of ``bucket``, oldest first (write order); KeyError if it is gone."""

@@ -22,7 +22,11 @@ seconds) the emulator:
    with its metadata and content type, SSE-KMS with the rule's replica key; delete markers
    become a DELETE on the destination. The source becomes COMPLETED, the copy REPLICA. A
    copy that fails (destination missing or unversioned, rule gone) leaves the source FAILED;
-   S3 does not retry FAILED objects and neither does the emulator.
+   S3 does not retry FAILED objects and neither does the emulator. Under IAM enforcement
+   (``access``, :mod:`infra.sandbox.replication_access`) each copy first asks whether the
+   configuration's role may read the source, write the replica and use both keys; a "no"
+   leaves the source FAILED too, with the reason in ``failed``, as S3 does
+   (cloudposse/terraform-aws-s3-bucket#279).
 
 Pause/resume (the FIS ``aws:s3:bucket-pause-replication`` action) stops copying for one
 source bucket or all of them; new writes keep queueing as PENDING, and resume continues from
@@ -124,6 +128,7 @@ class ReplicationEmulator:
         backend: Optional[S3Backend] = None,
         buckets: Optional[Iterable[str]] = None,
         s3_client: Any = None,
+        access: Any = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         # Source buckets this emulator serves (None: every bucket in the emulator). moto's
@@ -133,6 +138,8 @@ class ReplicationEmulator:
         self.lag_seconds = float(lag_seconds)
         self.poll_seconds = poll_seconds
         self.backend = backend or S3Backend()
+        # ReplicationAccess under IAM enforcement: the role's permissions, checked per copy
+        self.access = access
         self._s3 = s3_client or boto3.session.Session(**FAKE_CREDENTIALS).client(
             "s3", region_name="us-east-1", endpoint_url=endpoint_url,
             config=botocore.config.Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
@@ -262,6 +269,10 @@ class ReplicationEmulator:
             versioning = self._s3.get_bucket_versioning(Bucket=item.destination).get("Status")
             if versioning != "Enabled":
                 raise _CopyFailed(f"destination {item.destination} does not have versioning enabled")
+            if self.access is not None:
+                refused = self._refused(item, rule, source_version)
+                if refused:
+                    raise _CopyFailed(refused)
             if item.delete_marker:
                 response = self._s3.delete_object(Bucket=item.destination, Key=item.key)
             else:
@@ -284,6 +295,24 @@ class ReplicationEmulator:
         self.replicated += 1
         self.last_latency = now - item.seen_at
         logger.debug("replicated %s/%s -> %s (%s)", item.source, item.key, item.destination, replica_id)
+
+    def _refused(self, item: Pending, rule: dict[str, Any], version: Optional[Version]) -> Optional[str]:
+        """Why the configuration's role may not replicate this version (None: it may)."""
+        source_region = self.backend.bucket_region(item.source)
+        try:
+            destination_region = self.backend.bucket_region(item.destination)
+        except KeyError:
+            destination_region = source_region
+        source_key = None
+        if version is not None and getattr(version.obj, "encryption", None) == "aws:kms":
+            source_key = getattr(version.obj, "kms_key_id", None) or "(the bucket's default key)"
+            if not source_key.startswith("arn:"):
+                source_key = f"arn:aws:kms:{source_region}:{self.backend.account_id}:key/{source_key}"
+        replica_key = ((rule.get("Destination") or {}).get("EncryptionConfiguration") or {}).get("ReplicaKmsKeyID")
+        return self.access.check(
+            role_arn=self.backend.replication_role(item.source), source=item.source, destination=item.destination,
+            key=item.key, delete_marker=item.delete_marker, source_region=source_region,
+            destination_region=destination_region, source_key_arn=source_key, replica_key_arn=replica_key)
 
     def _put_copy(self, item: Pending, rule: dict[str, Any]) -> dict[str, Any]:
         got = self._s3.get_object(Bucket=item.source, Key=item.key, VersionId=item.version_id)

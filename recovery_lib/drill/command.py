@@ -140,7 +140,7 @@ def run(ctx: Any) -> int:
         report_dir = Path(args.report or Path("drill-reports") / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
         drill = Drill(
             descriptor, plan, adapter,
-            store_factory=lambda: CheckpointStore.from_platform(platform),
+            store_factory=lambda: CheckpointStore.from_platform(platform, session=adapter.data_session()),
             report_dir=report_dir, dry_run=args.dry_run, confirm=confirm,
             poll_seconds=args.poll if args.poll is not None else (1.0 if adapter.time_scale != 1 else 5.0),
         )

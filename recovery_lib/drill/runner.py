@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from recovery_lib.drill import measure, readiness, report
+from recovery_lib.drill import measure, readiness, replication_failures, report
 from recovery_lib.drill.adapters.base import FaultAdapter
 from recovery_lib.drill.plan import DrillPlan, Fault
 from recovery_lib.drill.canary import CanaryWriter, rpo_seconds
@@ -179,9 +179,10 @@ class Drill:
             )
         except StepFailed as exc:
             status = self.store.replication_status(self.plan.canary.name)
+            failed = replication_failures.describe(replication_failures.failed_replications(self.store, status.missing))
             raise StepFailed(
                 f"{exc}: replication to the secondary is stalled or paused (missing there: "
-                f"{', '.join(status.missing) or 'nothing'}), so no failover could meet the RPO target of "
+                f"{', '.join(status.missing) or 'nothing'}){failed}, so no failover could meet the RPO target of "
                 f"{self.rpo_target} s"
             ) from exc
         self.canary.start()

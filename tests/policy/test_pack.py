@@ -43,6 +43,7 @@ EXPECTED = {
     "data-protected-from-deletion": (StackValidationPolicy, set()),
     "checkpoint-bucket-replica": (StackValidationPolicy, set()),
     "checkpoint-delete-only-maintainer": (StackValidationPolicy, set()),
+    "drill-operator-least-privilege": (StackValidationPolicy, set()),
 }
 
 

@@ -476,3 +476,51 @@ def test_a_log_bucket_is_only_exempt_while_aws_services_deliver_logs_into_it(dr)
     logs = {urn_of(run, "aws:s3/bucket:Bucket", f"{role}-logs-bucket") for role in ("primary", "secondary")}
     assert {v.urn for v in violations_of(run, "s3-bucket-encryption")} == logs
     assert {v.urn for v in violations_of(run, "s3-cross-region-replication")} == logs
+
+
+# -- the drill operator ----------------------------------------------------------------------
+
+def _operator_policy(run: ProgramRun) -> dict:
+    return json.loads(run.one(ROLE_POLICY, "drill-operator-policy").inputs["policy"])
+
+
+def _set_operator_policy(run: ProgramRun, document: dict) -> None:
+    set_policy(run.one(ROLE_POLICY, "drill-operator-policy"), "policy", document)
+
+
+def test_drill_operator_with_object_access_fails(dr):
+    def widen(run):
+        document = _operator_policy(run)
+        document["Statement"].append({"Sid": "Canary", "Effect": "Allow", "Action": ["s3:PutObject"],
+                                      "Resource": ["arn:aws:s3:::any/*"]})
+        _set_operator_policy(run, document)
+
+    v = one(mutated(dr, widen), "drill-operator-least-privilege")
+    assert "drill-operator-role" in v.message and "['s3:PutObject']" in v.message and "no drill calls" in v.message
+
+
+def test_drill_operator_scaling_every_group_fails(dr):
+    def widen(run):
+        document = _operator_policy(run)
+        for statement in document["Statement"]:
+            if statement["Sid"] == "ScaleStandby":
+                statement["Resource"] = "*"
+        _set_operator_policy(run, document)
+
+    v = one(mutated(dr, widen), "drill-operator-least-privilege")
+    assert "['autoscaling:SetDesiredCapacity'] on every resource" in v.message
+
+
+def test_drill_operator_condition_the_sandbox_cannot_check_fails(dev):
+    def condition(run):
+        document = _operator_policy(run)
+        document["Statement"][0]["Condition"] = {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
+        _set_operator_policy(run, document)
+
+    v = one(mutated(dev, condition), "drill-operator-least-privilege")
+    assert "Condition" in v.message and "docs/sandbox-iam.md" in v.message
+
+
+def test_missing_drill_operator_fails(dev):
+    v = one(mutated(dev, lambda r: remove(r, ROLE, "drill-operator-role")), "drill-operator-least-privilege")
+    assert "0 drill operator roles" in v.message

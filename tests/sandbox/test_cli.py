@@ -52,7 +52,11 @@ def test_up_status_down(state):
     assert "sandbox up: stack dr" in up.stdout and "unsupported resource types: 0" in up.stdout
     info = json.loads((state / "sandbox.json").read_text())
     pid, ports = info["pid"], info["ports"]
-    assert alive(pid) and len(ports) == 6 and all(port_open(p) for p in ports)
+    # emulator, 2 fault proxies, 2 app stand-ins, control, and (IAM enforced, the default)
+    # the instance metadata endpoint
+    assert alive(pid) and len(ports) == 7 and all(port_open(p) for p in ports)
+    imds = json.loads((state / "platform.json").read_text())["sandbox"]["iam"]["instance_metadata_url"]
+    assert int(imds.rstrip("/").rsplit(":", 1)[1]) in ports
 
     platform = load_platform(state / "platform.json")
     assert platform.stack == "dr"

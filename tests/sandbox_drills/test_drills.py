@@ -7,6 +7,7 @@ One sandbox (dr stack) serves the whole module; each test that breaks something 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import pytest
 
 from tests.support import chromium
@@ -208,6 +210,97 @@ def test_replication_removed_after_deploy_fails(sandbox):
         s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration=saved)
     assert result.returncode == 1
     assert "drill FAIL" in result.stdout and f"no replication configuration on {bucket}" in result.stdout
+
+
+# -- least privilege: the sandbox enforces IAM, and each actor is the program's role --------------
+
+@contextlib.contextmanager
+def without_action(platform, role_arn: str, action: str):
+    """The role's inline policies without ``action``, for the block; restored afterwards."""
+    iam = emulator(platform, "iam")
+    name = role_arn.rsplit("/", 1)[1]
+    saved = {p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+             for p in iam.list_role_policies(RoleName=name)["PolicyNames"]}
+    assert any(action in json.dumps(doc) for doc in saved.values()), f"{name} never had {action}"
+    for policy, document in saved.items():
+        narrowed = json.loads(json.dumps(document))
+        for statement in narrowed["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [a for a in actions if a != action]
+        narrowed["Statement"] = [st for st in narrowed["Statement"] if st["Action"]]
+        iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(narrowed))
+    try:
+        yield
+    finally:
+        for policy, document in saved.items():
+            iam.put_role_policy(RoleName=name, PolicyName=policy, PolicyDocument=json.dumps(document))
+
+
+def test_the_sandbox_enforces_iam_with_the_programs_roles(sandbox):
+    state, platform = sandbox
+    iam = platform["sandbox"]["iam"]
+    assert iam["enforced"] is True and platform["drill"]["operator_role_arn"].startswith("arn:aws:iam::")
+    from recovery_lib.drill.credentials import instance_profile_session
+
+    job = instance_profile_session(iam["instance_metadata_url"], region_name="us-east-1")
+    sts = job.client("sts", endpoint_url=platform["sandbox"]["emulator_url"])
+    role = iam["job_role_arn"].rsplit("/", 1)[1]
+    assert f":assumed-role/{role}/" in sts.get_caller_identity()["Arn"]
+    stranger = boto3.client("s3", region_name="us-east-1", endpoint_url=platform["sandbox"]["emulator_url"],
+                            aws_access_key_id="nobody", aws_secret_access_key="nothing")
+    with pytest.raises(botocore.exceptions.ClientError):
+        stranger.list_buckets()
+
+
+def test_a_job_role_without_put_object_fails_the_drill_with_access_denied(sandbox, tmp_path):
+    state, platform = sandbox
+    with without_action(platform, platform["sandbox"]["iam"]["job_role_arn"], "s3:PutObject"):
+        result = drill(state, "--yes", "--report", str(tmp_path), plan=QUICK_PLAN)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "drill FAIL" in result.stdout
+    assert "PUT (conditional) s3://" in result.stdout and "refused in the primary" in result.stdout
+    assert "(AccessDenied)" in result.stdout
+    assert json.loads((tmp_path / "journal.json").read_text())["injections"] == []
+    assert_steady(platform)
+
+
+def test_an_operator_without_get_replication_configuration_fails_readiness(sandbox):
+    state, platform = sandbox
+    with without_action(platform, platform["drill"]["operator_role_arn"], "s3:GetReplicationConfiguration"):
+        result = drill(state, "--yes", plan=QUICK_PLAN)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "drill FAIL" in result.stdout and "AccessDenied" in result.stdout
+
+
+def test_an_operator_without_set_desired_capacity_cannot_scale_the_standby(sandbox):
+    from recovery_lib.drill.adapters.sandbox import SandboxAdapter
+    from recovery_lib.errors import ConfigError
+
+    state, platform = sandbox
+    before = control(platform, "GET", "/asg/secondary")["desired"]
+    with without_action(platform, platform["drill"]["operator_role_arn"], "autoscaling:SetDesiredCapacity"):
+        adapter = SandboxAdapter(platform)
+        with pytest.raises(ConfigError, match="AccessDenied: the drill operator role .* may not "
+                                              "autoscaling:SetDesiredCapacity"):
+            adapter.scale_standby(before + 1)
+    assert control(platform, "GET", "/asg/secondary")["desired"] == before  # nothing changed
+
+
+def test_a_replication_role_without_replicate_object_leaves_checkpoints_failed(sandbox, tmp_path):
+    """S3 User Guide, "Getting replication status information": FAILED is final (never
+    retried); a role without its rights fails objects silently (cloudposse/terraform-aws-s3-bucket#279)."""
+    state, platform = sandbox
+    earlier = len(control(platform, "GET", "/replication")["failed"])  # other tests' failures
+    with without_action(platform, platform["replication"]["role_arn"], "s3:ReplicateObject"):
+        result = drill(state, "--yes", "--report", str(tmp_path), plan=QUICK_PLAN)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "drill FAIL" in result.stdout and "stalled or paused" in result.stdout
+    assert "FAILED in the primary" in result.stdout and "which S3 never retries" in result.stdout
+    failed = control(platform, "GET", "/replication")["failed"][earlier:]
+    assert failed and all("s3:ReplicateObject" in f["error"] for f in failed)
+    s3 = emulator(platform, "s3")
+    assert s3.head_object(Bucket=failed[-1]["bucket"], Key=failed[-1]["key"],
+                          VersionId=failed[-1]["version_id"])["ReplicationStatus"] == "FAILED"
 
 
 def test_health_check_deleted_fails(sandbox):

@@ -84,6 +84,8 @@ def test_make_drill_on_a_broken_platform_exits_1_and_closes_the_sandbox(tmp_path
     for number in (1, 2, 3, 4):
         assert f"== step {number}/4" in output
     assert "VERDICT: FAIL" in output and "stalled or paused" in output
+    # under IAM enforcement (the default): the job trained as the job role, from instance metadata
+    assert "IAM enforced: the job runs as arn:aws:iam::123456789012:role/jobs-role" in output
     assert not re.search(r"epoch \d+ loss", output)
     train_log = (report / "train.log").read_text()
     assert len(re.findall(r"INFO examples\.train: epoch \d+ loss", train_log)) == 3

@@ -11,6 +11,10 @@
   Without those templates such a plan is refused before anything is injected.
 - compute: the standby Auto Scaling group's desired capacity.
 
+Credentials: the descriptor's ``drill.operator_role_arn`` is assumed with the caller's own
+credentials (recovery_lib/drill/credentials.py) and every call below is made as that role;
+a refusal fails the drill with the missing permission named.
+
 Observations: Route 53's own view (``GetHealthCheckStatus``: healthy while more than 18 %
 of checkers report success; ``TestDNSAnswer`` for the failover record) and the Auto
 Scaling group's in-service instances.
@@ -25,8 +29,10 @@ from typing import Any, Mapping, Optional
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from recovery_lib.drill.adapters.base import FaultAdapter
+from recovery_lib.drill.credentials import access_denied, operator_role_arn, operator_session
 from recovery_lib.drill.plan import REPLICATION_PAUSE_LAG_SECONDS, Fault
 from recovery_lib.errors import ConfigError
 
@@ -42,9 +48,17 @@ class AwsAdapter(FaultAdapter):
 
     def __init__(self, descriptor: Mapping[str, Any], *, session: Optional[boto3.session.Session] = None) -> None:
         self.descriptor = descriptor
-        self.session = session or boto3.session.Session()
+        self._session = session  # None: the operator role's, assumed on the first call (not before a plan is checked)
+        arn = operator_role_arn(descriptor)
+        self.principal = f"the drill operator role {arn}" if arn else "the caller"
         self._clients: dict[tuple[str, str], Any] = {}
         self.dns = descriptor.get("dns")
+
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = operator_session(self.descriptor, region_name=self.descriptor["regions"]["primary"]["name"])
+        return self._session
 
     def client(self, service: str, region_role: str) -> Any:
         key = (service, region_role)
@@ -95,6 +109,13 @@ class AwsAdapter(FaultAdapter):
         return ["fis.stop_experiment(id=<the experiment started by inject>)"]
 
     def inject(self, fault: Fault) -> dict[str, Any]:
+        try:
+            return self._inject(fault)
+        except ClientError as exc:
+            action = "route53:UpdateHealthCheck" if fault.type in ("app-down", "health-check-invert") else "fis:StartExperiment"
+            raise access_denied(exc, self.principal, action, fault.label()) or exc
+
+    def _inject(self, fault: Fault) -> dict[str, Any]:
         if fault.type in ("app-down", "health-check-invert"):
             self.client("route53", "primary").update_health_check(HealthCheckId=self._health_check_id(), Inverted=True)
             return {"health_check_id": self._health_check_id()}
@@ -198,8 +219,11 @@ class AwsAdapter(FaultAdapter):
 
     def scale_standby(self, desired: int) -> None:
         name = self.descriptor["regions"]["secondary"]["asg_name"]
-        self.client("autoscaling", "secondary").set_desired_capacity(
-            AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False)
+        try:
+            self.client("autoscaling", "secondary").set_desired_capacity(
+                AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False)
+        except ClientError as exc:
+            raise access_denied(exc, self.principal, "autoscaling:SetDesiredCapacity", name) or exc
 
     def state(self) -> dict[str, Any]:
         return {"adapter": self.name}

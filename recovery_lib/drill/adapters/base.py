@@ -87,6 +87,10 @@ class FaultAdapter(abc.ABC):
         """A boto3 client for control-plane reads (readiness checks)."""
         raise NotImplementedError
 
+    def data_session(self) -> Any:
+        """The boto3 session recovery_lib calls use (None: the standard credential chain)."""
+        return None
+
     def state(self) -> dict[str, Any]:
         """A snapshot of what the adapter can see, for the journal and for tests."""
         return {}

@@ -6,6 +6,13 @@ behind no fault proxy. Whether an S3 fault is in effect is not taken on the cont
 endpoint's word: the adapter connects to the region's S3 endpoint and checks that it
 refuses, resets or swallows the connection as the mode says.
 
+Under IAM enforcement (``sandbox.iam`` in the descriptor) the adapter acts as the drill
+operator role (``drill.operator_role_arn``, assumed with the sandbox operator's keys): its
+control-plane reads, the standby scaling and the health-check inversion are AWS calls made
+with that role's credentials, before the control endpoint updates the sandbox's own view;
+every recovery_lib call of the drill uses the job role from the sandbox's instance metadata
+endpoint (:meth:`data_session`).
+
 Only the standard library and boto3: recovery_lib does not import the sandbox.
 """
 
@@ -20,13 +27,21 @@ import urllib.request
 from typing import Any, Mapping, Optional
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 
 from recovery_lib.drill.adapters.base import FaultAdapter
+from recovery_lib.drill.credentials import (
+    access_denied,
+    instance_profile_session,
+    operator_role_arn,
+    operator_session,
+)
 from recovery_lib.drill.plan import Fault
 from recovery_lib.errors import ConfigError, RecoveryError
 
 CONTROL_TIMEOUT = 10.0
+SANDBOX_KEYS = ("sandbox", "sandbox")  # the sandbox operator's own keys (the account's administrator)
 EMULATOR_CONFIG = Config(connect_timeout=2, read_timeout=15, retries={"mode": "standard", "total_max_attempts": 3})
 
 
@@ -47,6 +62,9 @@ class SandboxAdapter(FaultAdapter):
         self.emulator_url = sandbox["emulator_url"]
         self.dns = descriptor.get("dns")
         self._clients: dict[tuple[str, str], Any] = {}
+        self.operator_arn = operator_role_arn(descriptor)
+        self._session: Optional[boto3.session.Session] = None  # the operator's, on first use
+        self.principal = f"the drill operator role {self.operator_arn}" if self.operator_arn else "the sandbox operator"
         clock = self._request("GET", "/time")
         self.time_scale = float(clock.get("time_scale") or 1.0)
 
@@ -67,18 +85,39 @@ class SandboxAdapter(FaultAdapter):
                 "is the sandbox up (python -m infra.sandbox up)?"
             ) from exc
 
+    @property
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            base = boto3.session.Session(aws_access_key_id=SANDBOX_KEYS[0], aws_secret_access_key=SANDBOX_KEYS[1])
+            self._session = operator_session(self.descriptor, base=base, endpoint_url=self.emulator_url,
+                                             region_name=self.descriptor["regions"]["primary"]["name"])
+        return self._session
+
     def client(self, service: str, region_role: str) -> Any:
         key = (service, region_role)
         if key not in self._clients:
-            self._clients[key] = boto3.session.Session().client(
+            self._clients[key] = self.session.client(
                 service,
                 region_name=self.descriptor["regions"][region_role]["name"],
                 endpoint_url=self.emulator_url,
-                aws_access_key_id="sandbox",
-                aws_secret_access_key="sandbox",
                 config=EMULATOR_CONFIG,
             )
         return self._clients[key]
+
+    def data_session(self) -> Optional[boto3.session.Session]:
+        """The job role's credentials from the sandbox's instance metadata endpoint (None: IAM is off)."""
+        iam = (self.descriptor.get("sandbox") or {}).get("iam") or {}
+        url = iam.get("instance_metadata_url") if iam.get("enforced") else None
+        return instance_profile_session(url, region_name=self.descriptor["regions"]["primary"]["name"]) if url else None
+
+    def _as_operator(self, action: str, resource: str, call: Any) -> None:
+        """Make the AWS call a drill makes on AWS, as the operator; a refusal names what is missing."""
+        if self.operator_arn is None:
+            return
+        try:
+            call()
+        except botocore.exceptions.ClientError as exc:
+            raise access_denied(exc, self.principal, action, resource) or exc
 
     def now(self) -> float:
         return float(self._request("GET", "/time")["now"])
@@ -103,11 +142,20 @@ class SandboxAdapter(FaultAdapter):
         method, path, body = self._fault_call(fault, revert=True)
         return [f"{method} {self.control_url}{path} {json.dumps(body)}"]
 
+    def _invert(self, fault: Fault, inverted: bool) -> None:
+        if fault.type == "health-check-invert" and self.dns:
+            check = self.dns["primary_health_check_id"]
+            self._as_operator("route53:UpdateHealthCheck", f"health check {check}",
+                              lambda: self.client("route53", "primary").update_health_check(
+                                  HealthCheckId=check, Inverted=inverted))
+
     def inject(self, fault: Fault) -> dict[str, Any]:
+        self._invert(fault, True)
         method, path, body = self._fault_call(fault, revert=False)
         return {"response": self._request(method, path, body)}
 
     def revert(self, fault: Fault, info: dict[str, Any]) -> None:
+        self._invert(fault, False)
         method, path, body = self._fault_call(fault, revert=True)
         self._request(method, path, body)
 
@@ -183,6 +231,10 @@ class SandboxAdapter(FaultAdapter):
         return [f"POST {self.control_url}/asg/secondary {json.dumps({'desired': desired})}"]
 
     def scale_standby(self, desired: int) -> None:
+        name = self.descriptor["regions"]["secondary"]["asg_name"]
+        self._as_operator("autoscaling:SetDesiredCapacity", f"Auto Scaling group {name}",
+                          lambda: self.client("autoscaling", "secondary").set_desired_capacity(
+                              AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False))
         self._request("POST", "/asg/secondary", {"desired": desired})
 
     def state(self) -> dict[str, Any]:
