@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
+import threading
 
 import pytest
 
@@ -92,3 +93,26 @@ def test_save_items_uploads_again_a_blob_gc_removed_during_its_commit(monkeypatc
     r.store.save_items(NAME, {"model": data})
     assert _blob(data) in _blobs(r.primary)
     assert r.store.load_item(NAME, "model") == data
+
+
+def test_prune_while_an_async_save_is_pending_keeps_what_it_will_supersede(monkeypatch) -> None:
+    store = CheckpointStore.memory()
+    first = store.save(NAME, "one", step=1)
+    second = store.save(NAME, "two", step=2)
+    gate = threading.Event()
+    save_payload = store._save_payload
+
+    def held(*args, **kwargs):
+        assert gate.wait(10), "the test never opened the gate"
+        return save_payload(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_save_payload", held)
+    pending = store.save_async(NAME, "two, again", step=2)  # will supersede `second`
+    report = store.prune({"keep_last": 1}, dry_run=False)
+    assert [v for _, v in report.retired] == [first.version]  # `second` is current: kept
+    gate.set()
+    third = pending.result(timeout=10)
+    report = store.prune({"keep_last": 1}, dry_run=False)
+    assert [v for _, v in report.retired] == [second.version]  # superseded only once committed
+    assert store.load(NAME, step=2) == "two, again" == store.load(NAME)
+    assert store.steps(NAME) == [2] and store.info(NAME).version == third.version
