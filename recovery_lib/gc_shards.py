@@ -26,13 +26,31 @@ import concurrent.futures
 import dataclasses
 import json
 import logging
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
+from . import manifest as mf
 from .errors import CheckpointNotFound, IntegrityError, RegionUnavailable
 
 if TYPE_CHECKING:
-    from .gc import Pair, View
     from .lifecycle import LifecycleStore
+
+Pair = tuple[str, str]  # (name, version)
+
+
+class View(Protocol):
+    """What this module reads of :class:`recovery_lib.gc.View` (declared here: gc imports
+    this module)."""
+
+    shard_records: dict[str, dict[str, tuple[int, float | None]]]
+    read: dict[Pair, mf.Manifest]
+    unreadable: dict[Pair, str]
+    retired: dict[Pair, float | None]
+
+    def versions(self) -> set[Pair]: ...
+
+    def live(self) -> set[Pair]: ...
+
+    def is_retired(self, pair: Pair) -> bool: ...
 
 __all__ = ["ShardRecord", "records_root", "parse_record_key", "classify", "fresh_blobs"]
 
@@ -94,8 +112,8 @@ def _read(store: "LifecycleStore", where: dict[str, tuple[str, float | None]]
             {r for r in results if isinstance(r, str)})
 
 
-def classify(store: "LifecycleStore", view: "View", horizon: float,
-             read_manifests: Callable[[Iterable["Pair"]], None]
+def classify(store: "LifecycleStore", view: View, horizon: float,
+             read_manifests: Callable[[Iterable[Pair]], None]
              ) -> tuple[set[str], set[str]]:
     """``(blobs pending records reference, record keys that are garbage)`` (see the module
     docstring). ``read_manifests`` reads versions into ``view.read`` (failures into
@@ -112,7 +130,7 @@ def classify(store: "LifecycleStore", view: "View", horizon: float,
     names = {r.name for r in records}
     read_manifests({p for p in view.versions() if p[0] in names} - set(view.read))
     unsure = unreadable_names | {n for n, _ in view.unreadable}
-    by_name: dict[str, list["Pair"]] = {}
+    by_name: dict[str, list[Pair]] = {}
     for pair in view.read:
         by_name.setdefault(pair[0], []).append(pair)
     live = view.live()
@@ -140,7 +158,7 @@ def classify(store: "LifecycleStore", view: "View", horizon: float,
     return pending, garbage
 
 
-def fresh_blobs(store: "LifecycleStore", view: "View") -> set[str] | None:
+def fresh_blobs(store: "LifecycleStore", view: View) -> set[str] | None:
     """Blobs of shard records written since the view was built (one LIST per region, GETs
     of the new records only); None when a new record cannot be read (keep every blob)."""
     root = records_root(store.prefix)
