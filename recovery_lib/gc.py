@@ -250,7 +250,7 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
         logger.error("gc: live manifests cannot be read, no blob is collected: %s",
                      "; ".join(problems))
     pending, spent = gc_shards.classify(store, view, horizon, lambda p: _read(store, view, p))
-    referenced = view.referenced() | pending
+    referenced = view.referenced().union(*pending.values())
     report = GcReport(dry_run=dry_run, grace_seconds=float(grace_seconds), regions={},
                       protected=set(view.protected), problems=problems)
     for region in store.regions:
@@ -372,7 +372,8 @@ def _old(modified: float | None, horizon: float) -> bool:
 
 def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object]]:
     """``recovery du``: per region and name, bytes and objects that are live (head, manifests
-    of unretired versions, the blobs they reference) against garbage (manifests of retired
+    of unretired versions, the blobs they reference, shard records and the blobs of shards
+    not committed yet) against garbage (manifests of retired
     versions and their markers); blobs no live version references in one row of their own.
     One view as for :func:`collect` (LISTs, head and live-manifest GETs); nothing written."""
     from .names import validate_prefix
@@ -380,7 +381,8 @@ def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object
     validate_prefix(name_prefix)
     view = build_view(store, name_prefix=name_prefix)
     rows: list[dict[str, object]] = []
-    live = view.live()
+    live = view.live()  # the blobs of shards not committed yet count as their name's
+    pending, _ = gc_shards.classify(store, view, float("-inf"), lambda p: _read(store, view, p))
     for region in store.regions:
         per: dict[str, dict[str, int]] = {}
 
@@ -397,8 +399,10 @@ def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object
         for pair in view.retired_keys[region]:
             if view.is_retired(pair):
                 add(pair[0], "garbage", 0)
+        for key, (size, _) in view.shard_records[region].items():
+            add(gc_shards.parse_record_key(view.prefix, key)[0], "live", size)  # type: ignore[index]
         referenced: set[str] = set()
-        by_name: dict[str, set[str]] = {}
+        by_name: dict[str, set[str]] = {n: set(shas) for n, shas in pending.items()}
         for pair in live:
             if pair in view.read:
                 by_name.setdefault(pair[0], set()).update(b.sha256 for b in view.read[pair].blobs)

@@ -114,9 +114,9 @@ def _read(store: "LifecycleStore", where: dict[str, tuple[str, float | None]]
 
 def classify(store: "LifecycleStore", view: View, horizon: float,
              read_manifests: Callable[[Iterable[Pair]], None]
-             ) -> tuple[set[str], set[str]]:
-    """``(blobs pending records reference, record keys that are garbage)`` (see the module
-    docstring). ``read_manifests`` reads versions into ``view.read`` (failures into
+             ) -> tuple[dict[str, set[str]], set[str]]:
+    """``({name: blobs its pending records reference}, record keys that are garbage)`` (see
+    the module docstring). ``read_manifests`` reads versions into ``view.read`` (failures into
     ``view.unreadable``)."""
     where: dict[str, tuple[str, float | None]] = {}
     for region in store.regions:
@@ -125,7 +125,7 @@ def classify(store: "LifecycleStore", view: View, horizon: float,
             if seen is None or (modified is not None and (seen[1] is None or modified > seen[1])):
                 where[key] = (region, modified)
     if not where:
-        return set(), set()
+        return {}, set()
     records, unreadable_names = _read(store, where)
     names = {r.name for r in records}
     read_manifests({p for p in view.versions() if p[0] in names} - set(view.read))
@@ -134,12 +134,12 @@ def classify(store: "LifecycleStore", view: View, horizon: float,
     for pair in view.read:
         by_name.setdefault(pair[0], []).append(pair)
     live = view.live()
-    pending: set[str] = set()
+    pending: dict[str, set[str]] = {}
     garbage: set[str] = set()
     for record in records:
         if record.name in unsure:
             if record.sha256 is not None:
-                pending.add(record.sha256)
+                pending.setdefault(record.name, set()).add(record.sha256)
             continue
         consumers = [p for p in by_name.get(record.name, ())
                      if view.read[p].step == record.step
@@ -154,7 +154,7 @@ def classify(store: "LifecycleStore", view: View, horizon: float,
         if newer and _old(record.modified, horizon):
             garbage.add(record.key)
         elif record.sha256 is not None:
-            pending.add(record.sha256)
+            pending.setdefault(record.name, set()).add(record.sha256)
     return pending, garbage
 
 

@@ -58,6 +58,8 @@ def test_gc_keeps_uncommitted_shards_and_collects_them_once_retired() -> None:
     report = gc.collect(r.store, grace_seconds=0, clock=r.clock)  # no commit yet: not garbage
     assert not report.regions["primary"].blobs and not report.regions["primary"].records
     assert {_blob(d) for d in shards} <= _blobs(r.primary)
+    usage = {row["name"]: row for row in gc.usage(r.store) if row["region"] == "primary"}
+    assert gc.UNREFERENCED not in usage and usage[NAME]["live_bytes"] > 2 * 5000
 
     first = r.store.commit_shards(NAME, 1, 2)
     items = {"model": b"m" * 5000, "optim": b"o" * 5000}
