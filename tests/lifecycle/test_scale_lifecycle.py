@@ -118,3 +118,18 @@ def test_prune_while_an_async_save_is_pending_keeps_what_it_will_supersede(monke
     assert [v for _, v in report.retired] == [second.version]  # superseded only once committed
     assert store.load(NAME, step=2) == "two, again" == store.load(NAME)
     assert store.steps(NAME) == [2] and store.info(NAME).version == third.version
+
+
+def test_gc_collects_a_step_never_committed_once_the_job_moved_on() -> None:
+    r = regions()
+    abandoned = b"a" * 5000
+    r.store.save_shard(NAME, 1, 0, abandoned)  # its job crashed: step 1 is never committed
+    r.store.save_items(NAME, {"model": b"m" * 5000}, step=2)
+    r.replicate()
+    young = gc.collect(r.store, grace_seconds=3600, clock=r.clock)
+    assert _blob(abandoned) in _blobs(r.primary) and not young.regions["primary"].records
+    r.clock.advance(3601)
+    report = gc.collect(r.store, grace_seconds=3600, clock=r.clock)
+    assert report.regions["primary"].records == [f"shards/{NAME}@{1:015d}/000000.json"]
+    assert _blob(abandoned) not in _blobs(r.primary) | _blobs(r.secondary)
+    assert r.store.load_item(NAME, "model") == b"m" * 5000
