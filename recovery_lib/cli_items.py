@@ -14,8 +14,6 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any, Callable
 
-from recovery_lib import items as items_mod
-from recovery_lib import manifest as mf
 from recovery_lib.cli_context import EXIT_OK, Context, UsageError
 from recovery_lib.cli_output import checkpoint_dict, table
 
@@ -59,27 +57,25 @@ def show_items(ctx: Context, checkpoint: Any) -> tuple[dict[str, Any], Callable[
 def get_item(ctx: Context, version: str | None) -> int:
     """``get NAME --item ITEM``: one item of ``version`` (default: the current one)."""
     store, args = ctx.store, ctx.args
-    m: mf.Manifest
-    m, checkpoint = items_mod._resolve(store, args.name, version,  # type: ignore[arg-type]
-                                       lambda region, manifest: manifest)
-    if m.serializer != "items":
-        raise UsageError(f"{args.name!r} version {m.version} is a single checkpoint, not a "
-                         "multi-item one: get it without --item")
-    entries = items_mod._parse_index(m, checkpoint.region)["items"]
+    checkpoint = store.info(args.name, version=version)  # then that version, whatever
+    if checkpoint.serializer != "items":               # commits meanwhile
+        raise UsageError(f"{args.name!r} version {checkpoint.version} is a single checkpoint, "
+                         "not a multi-item one: get it without --item")
+    entries = store.item_index(args.name, version=checkpoint.version)["items"]
     if args.item not in entries:
-        raise UsageError(f"{args.name!r} version {m.version} has no item {args.item!r}; its "
-                         f"items are: {', '.join(sorted(entries))}")
+        raise UsageError(f"{args.name!r} version {checkpoint.version} has no item "
+                         f"{args.item!r}; its items are: {', '.join(sorted(entries))}")
     entry = entries[args.item]
     if not args.output or args.output == "-":
         with tempfile.TemporaryDirectory(prefix="recovery-get-") as tmp:
             path = os.path.join(tmp, "content")
-            store.load_item(args.name, args.item, path, version=m.version)
+            store.load_item(args.name, args.item, path, version=checkpoint.version)
             copy_to_stdout(ctx, path)
         return EXIT_OK
     directory = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(directory):
         raise UsageError(f"cannot write {args.output!r}: directory {directory!r} does not exist")
-    store.load_item(args.name, args.item, args.output, version=m.version)
+    store.load_item(args.name, args.item, args.output, version=checkpoint.version)
     data = {**checkpoint_dict(checkpoint), "item": args.item, "item_size": entry["size"],
             "item_sha256": entry["sha256"], "output": args.output}
     ctx.emit(data, lambda: iter([f"{checkpoint.name} version {checkpoint.version} item "
