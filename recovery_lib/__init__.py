@@ -15,6 +15,7 @@ from .checkpoint import BlobRef, Checkpoint
 from .compat import CheckpointManager, DisasterRecovery
 from .config import S3Options
 from .errors import (
+    AsyncSaveFailed,
     CheckpointNotFound,
     ConfigError,
     ConflictError,
@@ -23,6 +24,8 @@ from .errors import (
     InvalidName,
     RecoveryError,
     RegionUnavailable,
+    ShardsIncomplete,
+    StagesFailed,
 )
 from .pipeline import Pipeline, PipelineError
 from .platform import Platform, load_platform
@@ -45,6 +48,9 @@ __all__ = [
     "InvalidData",
     "ConfigError",
     "ConflictError",
+    "AsyncSaveFailed",
+    "ShardsIncomplete",
+    "StagesFailed",
     "BlobRef",
     "ReplicationStatus",
     "RetentionPolicy",

@@ -43,7 +43,8 @@ from typing import Any, Callable, Mapping
 from . import items as items_mod
 from . import serialization
 from .checkpoint import Checkpoint
-from .errors import InvalidData, RecoveryError
+from .errors import AsyncSaveFailed, InvalidData
+from .manifest import validate_step
 from .scale_protocols import ScaleStore
 
 __all__ = ["AsyncSaver", "AsyncSaveFailed"]
@@ -53,14 +54,6 @@ logger = logging.getLogger(__name__)
 _savers: "set[AsyncSaver]" = set()
 _savers_lock = threading.Lock()
 _hook_installed = False
-
-
-class AsyncSaveFailed(RecoveryError):
-    """An earlier asynchronous save failed; ``name`` is its checkpoint, ``__cause__`` the error."""
-
-    def __init__(self, message: str, name: str) -> None:
-        super().__init__(message)
-        self.name = name
 
 
 def _flush_all_at_exit() -> None:
@@ -108,26 +101,30 @@ class AsyncSaver:
 
     # -- the calls ---------------------------------------------------------------------
     def save(self, name: str, data: Any, *, metadata: Mapping[str, Any] | None = None,
-             serializer: str | None = None) -> "concurrent.futures.Future[Checkpoint]":
+             serializer: str | None = None, step: int | None = None
+             ) -> "concurrent.futures.Future[Checkpoint]":
         """Like ``store.save``; returns once ``data`` is serialized (the snapshot)."""
         self._raise_failure()
         self.store._check_writable_name(name)
+        validate_step(step)
         meta = items_mod._check_metadata(metadata)
         payload, used = serialization.dumps(data, serializer)
-        return self._submit(name, lambda: self.store._save_payload(name, payload, used, meta))
+        return self._submit(name, lambda: self.store._save_payload(name, payload, used, meta,
+                                                                   step=step))
 
     def save_file(self, name: str, path: str | os.PathLike[str], *,
-                  metadata: Mapping[str, Any] | None = None
+                  metadata: Mapping[str, Any] | None = None, step: int | None = None
                   ) -> "concurrent.futures.Future[Checkpoint]":
         """Like ``store.save_file``; returns once the file is copied to a temporary file."""
         self._raise_failure()
         self.store._check_writable_name(name)
+        validate_step(step)
         meta = items_mod._check_metadata(metadata)
         snapshot = self._snapshot_file(Path(path), what=f"save_file_async({name!r})")
 
         def job() -> Checkpoint:
             try:
-                return self.store.save_file(name, snapshot, metadata=meta)
+                return self.store.save_file(name, snapshot, metadata=meta, step=step)
             finally:
                 snapshot.unlink(missing_ok=True)
 
@@ -142,8 +139,6 @@ class AsyncSaver:
         if not isinstance(items, Mapping) or not items:
             raise InvalidData(f"items must be a non-empty dict of item name to value, got "
                               f"{type(items).__name__}")
-        from .manifest import validate_step
-
         validate_step(step)
         meta = items_mod._check_metadata(metadata)
         snapshots: list[Path] = []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from recovery_lib import cli_items
 from recovery_lib.cli_context import EXIT_FAILURE, EXIT_OK, Command, Context, UsageError
 from recovery_lib.cli_lifecycle import LIFECYCLE_COMMANDS
 from recovery_lib.cli_output import (
@@ -21,8 +21,6 @@ from recovery_lib.cli_output import (
 from recovery_lib.drill import command as drill_command
 
 __all__ = ["COMMANDS"]
-
-_COPY_CHUNK = 1024 * 1024
 
 
 def _parse_metadata(pairs: Sequence[str] | None) -> dict[str, str] | None:
@@ -64,6 +62,10 @@ def _configure_show(parser: argparse.ArgumentParser) -> None:
 
 def _run_show(ctx: Context) -> int:
     checkpoint = ctx.store.info(ctx.args.name, version=ctx.args.checkpoint_version)
+    if checkpoint.serializer == "items":  # multi-item: list its items too
+        data, items = cli_items.show_items(ctx, checkpoint)
+        ctx.emit(data, lambda: iter([*checkpoint_lines(checkpoint)(), *items()]))
+        return EXIT_OK
     ctx.emit(checkpoint_dict(checkpoint), checkpoint_lines(checkpoint))
     return EXIT_OK
 
@@ -88,6 +90,7 @@ def _configure_get(parser: argparse.ArgumentParser) -> None:
                         help="a specific version (default: the current one)")
     parser.add_argument("--step", type=int, metavar="N",
                         help="the newest version saved with step N")
+    cli_items.add_item_option(parser)
 
 
 def _run_get(ctx: Context) -> int:
@@ -96,6 +99,8 @@ def _run_get(ctx: Context) -> int:
         if args.checkpoint_version:
             raise UsageError("pass --version or --step, not both")
         args.checkpoint_version = store.version_of_step(args.name, args.step)
+    if args.item is not None:
+        return cli_items.get_item(ctx, args.checkpoint_version)
     size = lambda: store.info(args.name, version=args.checkpoint_version).size  # noqa: E731
     if args.output and args.output != "-":
         directory = os.path.dirname(os.path.abspath(args.output))
@@ -114,11 +119,7 @@ def _run_get(ctx: Context) -> int:
         path = os.path.join(tmp, "content")
         with transfer_progress(ctx, size, args.name) as progress:
             store.load_file(args.name, path, version=args.checkpoint_version, **progress)
-        out = ctx.stdout
-        out.flush()
-        with open(path, "rb") as src:
-            shutil.copyfileobj(src, out.buffer, _COPY_CHUNK)
-        out.buffer.flush()
+        cli_items.copy_to_stdout(ctx, path)
     return EXIT_OK
 
 

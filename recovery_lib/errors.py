@@ -5,19 +5,24 @@ can catch ``RecoveryError`` and nothing else::
 
     RecoveryError
      ├── CheckpointNotFound   (also KeyError)    no committed checkpoint / version / content
+     │    └── ShardsIncomplete                   commit_shards found a shard missing or bad
      ├── IntegrityError                          stored bytes or a manifest do not verify
      ├── RegionUnavailable                       a region did not answer (after retries) or
      │                                           its circuit breaker is open
      ├── InvalidName          (also ValueError)  a checkpoint name or prefix breaks a rule
      ├── InvalidData          (also TypeError)   data or a serializer the store refuses
      ├── ConfigError          (also ValueError)  bad descriptor, URL, options, bucket setup
-     └── ConflictError                           a conditional create lost to another writer
+     ├── ConflictError                           a conditional create lost to another writer
+     ├── AsyncSaveFailed                         an earlier asynchronous save failed
+     └── StagesFailed                            pipeline stages failed (run with an executor)
 
 Messages name the offending value and what is allowed instead. Backends translate their
 low-level errors into these at the boundary (``raise X(...) from exc``) and re-raise what
 they cannot classify.
 """
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "RecoveryError",
@@ -28,6 +33,9 @@ __all__ = [
     "InvalidData",
     "ConfigError",
     "ConflictError",
+    "ShardsIncomplete",
+    "AsyncSaveFailed",
+    "StagesFailed",
 ]
 
 
@@ -66,3 +74,29 @@ class ConfigError(RecoveryError, ValueError):
 
 class ConflictError(RecoveryError):
     """A conditional create found the key already present (another writer won)."""
+
+
+class ShardsIncomplete(CheckpointNotFound):
+    """``commit_shards`` found a shard missing (or one that does not verify): nothing was
+    committed, the previous step stays current."""
+
+
+class AsyncSaveFailed(RecoveryError):
+    """An earlier asynchronous save failed; ``name`` is its checkpoint, ``__cause__`` the error."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class StagesFailed(RecoveryError):
+    """Stages of a pipeline run failed. ``failed``: ``{stage: exception}``; ``blocked``:
+    the stages not run because something they depend on failed; ``outputs``: every output
+    produced or loaded. Completed stages are checkpointed: the next run resumes."""
+
+    def __init__(self, message: str, failed: "dict[str, BaseException]", blocked: "list[str]",
+                 outputs: "dict[str, Any]") -> None:
+        super().__init__(message)
+        self.failed = failed
+        self.blocked = blocked
+        self.outputs = outputs

@@ -15,10 +15,11 @@ have no ``s3:DeleteObject``). One :func:`collect` call:
 3. Garbage, per region: manifests of retired versions, blobs no live manifest in either
    region references, both only when older than the grace period (which protects in-flight
    saves: a blob uploaded but not yet committed, a marker a prune just wrote), then the
-   retired markers of removed versions.
+   retired markers of removed versions. The blobs of shards whose step is not committed
+   yet are references whatever their age (:mod:`recovery_lib.gc_shards`).
 4. Just before deleting, LISTs the manifests (and the heads written since it started)
    again in both regions and reads the versions committed meanwhile: a save that reused an
-   old blob keeps it.
+   old blob keeps it; so do shard records written meanwhile.
 5. Deletes with ``DeleteObjects``, 1,000 keys per request, in each region separately;
    content first, retired markers after.
 6. Checks once more: a version committed between step 4 and the deletes gets its blob back
@@ -48,6 +49,7 @@ import logging
 import time
 from typing import Callable, Iterable
 
+from . import gc_shards
 from . import manifest as mf
 from .errors import CheckpointNotFound, IntegrityError
 from .lifecycle import LifecycleStore, parse_marker_key, retired_key
@@ -71,6 +73,7 @@ class RegionGc:
     manifests: list[str] = dataclasses.field(default_factory=list)
     blobs: list[str] = dataclasses.field(default_factory=list)
     markers: list[str] = dataclasses.field(default_factory=list)
+    records: list[str] = dataclasses.field(default_factory=list)  # shard records (gc_shards)
     bytes: int = 0
     young: int = 0  # garbage left because it is younger than the grace period
     delete_requests: int = 0
@@ -79,7 +82,7 @@ class RegionGc:
 
     @property
     def keys(self) -> int:
-        return len(self.manifests) + len(self.blobs) + len(self.markers)
+        return len(self.manifests) + len(self.blobs) + len(self.markers) + len(self.records)
 
 
 @dataclasses.dataclass
@@ -105,6 +108,8 @@ class View:
     read: dict[Pair, mf.Manifest] = dataclasses.field(default_factory=dict)
     unreadable: dict[Pair, str] = dataclasses.field(default_factory=dict)
     protected: set[Pair] = dataclasses.field(default_factory=set)
+    shard_records: dict[str, dict[str, tuple[int, float | None]]] = dataclasses.field(
+        default_factory=dict)  # region -> shard record key -> size, mtime
 
     def versions(self) -> set[Pair]:
         found = {p for per in self.manifests.values() for p in per}
@@ -139,6 +144,7 @@ def _index(store: LifecycleStore, view: View, region: str,
     blobs: dict[str, tuple[int, float | None]] = {}
     head_names: list[str] = []
     view.retired_keys[region] = set()
+    view.shard_records[region] = {}
     blob_root, head_root = mf.blob_key(prefix, ""), mf.heads_prefix(prefix)
     for key, size, modified in listed:
         if key.startswith(blob_root):
@@ -158,6 +164,9 @@ def _index(store: LifecycleStore, view: View, region: str,
                     seen, modified)
         elif (pair := parse_marker_key(prefix, "pinned", key)) is not None:
             view.pinned.add(pair)
+        elif (at := gc_shards.parse_record_key(prefix, key)) is not None:
+            if at[0].startswith(name_prefix):
+                view.shard_records[region][key] = (size, modified)
     view.manifests[region], view.blobs[region] = manifests, blobs
     view.heads[region] = {}
     for name in head_names:
@@ -240,7 +249,8 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
     if problems:
         logger.error("gc: live manifests cannot be read, no blob is collected: %s",
                      "; ".join(problems))
-    referenced = view.referenced()
+    pending, spent = gc_shards.classify(store, view, horizon, lambda p: _read(store, view, p))
+    referenced = view.referenced().union(*pending.values())
     report = GcReport(dry_run=dry_run, grace_seconds=float(grace_seconds), regions={},
                       protected=set(view.protected), problems=problems)
     for region in store.regions:
@@ -268,6 +278,7 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
                     pair not in view.manifests[r]
                     or mf.manifest_key(view.prefix, *pair) in going[r] for r in store.regions):
                 out.markers.append(retired_key(view.prefix, *pair))
+        out.records = sorted(spent & set(view.shard_records[region]))
     if not dry_run:
         _recheck(store, view, report, since=started - _SKEW)
     for region in store.regions:
@@ -278,7 +289,7 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
         out.bytes += sum(view.blobs[region][k[len(blob_root):]][0] for k in out.blobs)
         if dry_run:
             continue
-        for keys in (out.manifests + out.blobs, out.markers):  # markers only after content
+        for keys in (out.manifests + out.blobs, out.markers + out.records):  # after content
             if keys:
                 out.errors.extend(store._call(region, store.backend(region).delete_many,
                                               sorted(keys)))
@@ -286,9 +297,11 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
     if not dry_run:
         _repair(store, view, report, since=started - _SKEW)
     for out in report.regions.values():
-        logger.info("gc in the %s region: %d manifest(s), %d blob(s), %d marker(s), %d bytes; "
+        logger.info("gc in the %s region: %d manifest(s), %d blob(s), %d marker(s), %d shard "
+                    "record(s), %d bytes; "
                     "%d younger than the grace period; %d restored, %d error(s)%s", out.region,
-                    len(out.manifests), len(out.blobs), len(out.markers), out.bytes, out.young,
+                    len(out.manifests), len(out.blobs), len(out.markers), len(out.records),
+                    out.bytes, out.young,
                     len(out.restored), len(out.errors), " (dry run)" if dry_run else "")
     return report
 
@@ -324,8 +337,11 @@ def _recheck(store: LifecycleStore, view: View, report: GcReport, since: float) 
     fresh = _fresh(store, view, since)
     keep = {mf.blob_key(view.prefix, b.sha256) for p in fresh if p in view.read
             for b in view.read[p].blobs}
-    if any(p in view.unreadable for p in fresh):
+    shards = gc_shards.fresh_blobs(store, view)
+    if any(p in view.unreadable for p in fresh) or shards is None:
         keep = {k for out in report.regions.values() for k in out.blobs}
+    else:
+        keep |= {mf.blob_key(view.prefix, sha) for sha in shards}
     for out in report.regions.values():
         out.blobs = [k for k in out.blobs if k not in keep]
 
@@ -356,7 +372,8 @@ def _old(modified: float | None, horizon: float) -> bool:
 
 def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object]]:
     """``recovery du``: per region and name, bytes and objects that are live (head, manifests
-    of unretired versions, the blobs they reference) against garbage (manifests of retired
+    of unretired versions, the blobs they reference, shard records and the blobs of shards
+    not committed yet) against garbage (manifests of retired
     versions and their markers); blobs no live version references in one row of their own.
     One view as for :func:`collect` (LISTs, head and live-manifest GETs); nothing written."""
     from .names import validate_prefix
@@ -364,7 +381,8 @@ def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object
     validate_prefix(name_prefix)
     view = build_view(store, name_prefix=name_prefix)
     rows: list[dict[str, object]] = []
-    live = view.live()
+    live = view.live()  # the blobs of shards not committed yet count as their name's
+    pending, _ = gc_shards.classify(store, view, float("-inf"), lambda p: _read(store, view, p))
     for region in store.regions:
         per: dict[str, dict[str, int]] = {}
 
@@ -381,8 +399,10 @@ def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object
         for pair in view.retired_keys[region]:
             if view.is_retired(pair):
                 add(pair[0], "garbage", 0)
+        for key, (size, _) in view.shard_records[region].items():
+            add(gc_shards.parse_record_key(view.prefix, key)[0], "live", size)  # type: ignore[index]
         referenced: set[str] = set()
-        by_name: dict[str, set[str]] = {}
+        by_name: dict[str, set[str]] = {n: set(shas) for n, shas in pending.items()}
         for pair in live:
             if pair in view.read:
                 by_name.setdefault(pair[0], set()).update(b.sha256 for b in view.read[pair].blobs)

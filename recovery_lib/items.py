@@ -194,7 +194,10 @@ def commit_prepared(store: ScaleStore, name: str, prepared: list[PreparedItem], 
                            size=len(payload), metadata=meta, blobs=blobs, inline=payload,
                            step=step)
 
-    return store._commit(name, put_content or write_blobs, make)
+    if put_content is not None:
+        return store._commit(name, put_content, make)
+    # as save(): a reused blob that GC removed while this commit ran is uploaded again
+    return store._blob_still_there(store._commit(name, write_blobs, make), write_blobs)
 
 
 def save_items(store: ScaleStore, name: str, items: Mapping[str, Any], *,

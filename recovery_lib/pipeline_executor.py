@@ -29,25 +29,12 @@ import secrets
 import time
 from typing import Any, Callable, Mapping
 
-from .errors import CheckpointNotFound, IntegrityError, InvalidData, RecoveryError
+from .errors import CheckpointNotFound, IntegrityError, InvalidData, StagesFailed
 from .scale_protocols import PipelineStage, RunnablePipeline
 
 __all__ = ["run_with_executor", "StagesFailed"]
 
 logger = logging.getLogger(__name__)
-
-
-class StagesFailed(RecoveryError):
-    """Stages of a pipeline run failed. ``failed``: ``{stage: exception}``; ``blocked``:
-    the stages not run because something they depend on failed; ``outputs``: every output
-    produced or loaded. Completed stages are checkpointed: the next run resumes."""
-
-    def __init__(self, message: str, failed: dict[str, BaseException], blocked: list[str],
-                 outputs: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.failed = failed
-        self.blocked = blocked
-        self.outputs = outputs
 
 
 def call_stage(func: Callable[..., Any], kwargs: Mapping[str, Any], attempt: str = ""

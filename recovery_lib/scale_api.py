@@ -93,15 +93,17 @@ class ScaleOperations:
         return saver
 
     def save_async(self, name: str, data: Any, *, metadata: Mapping[str, Any] | None = None,
-                   serializer: str | None = None) -> "concurrent.futures.Future[Checkpoint]":
+                   serializer: str | None = None, step: int | None = None
+                   ) -> "concurrent.futures.Future[Checkpoint]":
         """:meth:`save` in the background; returns once ``data`` is serialized."""
-        return self.async_saver.save(name, data, metadata=metadata, serializer=serializer)
+        return self.async_saver.save(name, data, metadata=metadata, serializer=serializer,
+                                     step=step)
 
     def save_file_async(self, name: str, path: str | os.PathLike[str], *,
-                        metadata: Mapping[str, Any] | None = None
+                        metadata: Mapping[str, Any] | None = None, step: int | None = None
                         ) -> "concurrent.futures.Future[Checkpoint]":
         """:meth:`save_file` in the background; returns once the file is copied aside."""
-        return self.async_saver.save_file(name, path, metadata=metadata)
+        return self.async_saver.save_file(name, path, metadata=metadata, step=step)
 
     def save_items_async(self, name: str, items: Mapping[str, Any], *,
                          step: int | None = None, metadata: Mapping[str, Any] | None = None

@@ -48,7 +48,8 @@ from typing import Any, Mapping
 from . import items as items_mod
 from . import manifest as mf
 from .checkpoint import BlobRef, Checkpoint
-from .errors import CheckpointNotFound, IntegrityError, InvalidData, RegionUnavailable
+from .errors import (CheckpointNotFound, IntegrityError, InvalidData, RegionUnavailable,
+                     ShardsIncomplete)
 from .scale_protocols import ScaleStore
 
 __all__ = ["save_shard", "commit_shards", "load_shard", "shard_item", "ShardsIncomplete"]
@@ -56,11 +57,6 @@ __all__ = ["save_shard", "commit_shards", "load_shard", "shard_item", "ShardsInc
 logger = logging.getLogger(__name__)
 
 MAX_WORLD_SIZE = 10 ** 6
-
-
-class ShardsIncomplete(CheckpointNotFound):
-    """``commit_shards`` found a shard missing (or one that does not verify): nothing was
-    committed, the previous step stays current."""
 
 
 def shard_item(rank: int) -> str:
