@@ -1,15 +1,24 @@
-"""JobRole: the role and instance profile that pipelines run as."""
+"""JobRole: the role and instance profile that pipelines run as.
+
+:class:`CheckpointRole` is the shape both checkpoint principals share (an EC2-assumed role,
+an inline policy over the checkpoint prefix of both buckets and their keys, an instance
+profile); :class:`JobRole` and :class:`infra.maintainer_role.MaintainerRole` differ only in
+their component type, description and policy.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import policies
+
+#: builds a role's policy document from the resolved bucket ARNs, key ARNs and prefix
+PolicyBuilder = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -19,14 +28,18 @@ class JobRoleArgs:
     prefix: str
 
 
-class JobRole(pulumi.ComponentResource):
-    """Read/write/list on the checkpoint prefix of both buckets, and the keys that needs."""
+class CheckpointRole(pulumi.ComponentResource):
+    """An EC2-assumed role with ``build_policy`` over the checkpoint buckets, and its profile.
 
-    def __init__(self, name: str, args: JobRoleArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        super().__init__("dr-platform:index:JobRole", name, None, opts)
+    Assumed through the instance profile: one exact service principal, never the account.
+    """
+
+    def __init__(self, component_type: str, name: str, args: JobRoleArgs, *, description: str,
+                 build_policy: PolicyBuilder, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__(component_type, name, None, opts)
         self.role = aws.iam.Role(
             f"{name}-role",
-            description="dr-platform pipelines: checkpoints in both regions",
+            description=description,
             assume_role_policy=json.dumps(policies.assume_role_policy("ec2.amazonaws.com")),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -36,7 +49,7 @@ class JobRole(pulumi.ComponentResource):
             role=self.role.id,
             policy=pulumi.Output.all(*args.bucket_arns, *args.key_arns).apply(
                 lambda v: json.dumps(
-                    policies.job_role_policy(bucket_arns=v[:n_buckets], key_arns=v[n_buckets:], prefix=args.prefix)
+                    build_policy(bucket_arns=v[:n_buckets], key_arns=v[n_buckets:], prefix=args.prefix)
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -46,3 +59,12 @@ class JobRole(pulumi.ComponentResource):
         )
         self.role_arn = self.role.arn
         self.register_outputs({"role_arn": self.role_arn, "instance_profile": self.instance_profile.name})
+
+
+class JobRole(CheckpointRole):
+    """Read/write/list on the checkpoint prefix of both buckets, and the keys that needs."""
+
+    def __init__(self, name: str, args: JobRoleArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("dr-platform:index:JobRole", name, args,
+                         description="dr-platform pipelines: checkpoints in both regions",
+                         build_policy=policies.job_role_policy, opts=opts)
