@@ -2,7 +2,8 @@
 
 Content is written first (an immutable blob, or inlined in the manifest); the commit is a
 compare-and-swap of the name's head record, whose manifest carries the next commit
-sequence number; the manifest is then written as history. A crash before the CAS leaves
+sequence number; the manifest is then written as history (in an S3 primary in the
+background, :mod:`recovery_lib.history_writer`). A crash before the CAS leaves
 the previous version current. A commit in the secondary (failover) leaves an outage marker
 there, before its CAS, for reconciliation.
 """
