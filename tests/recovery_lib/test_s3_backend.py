@@ -95,6 +95,7 @@ def test_kms_key_from_the_descriptor_is_used_for_writes(aws_mock):
     data["regions"]["primary"]["kms_key_arn"] = key_arn
     store = CheckpointStore.from_platform(data, session=aws_mock)
     checkpoint = store.save("secret", b"x" * 300_000)
+    store.flush()  # the history record is written after the commit, in the background
     for key in (f"checkpoints/manifests/secret@{checkpoint.version}.json",
                 f"checkpoints/blobs/sha256/{checkpoint.sha256}"):
         head = pair.primary_client.head_object(Bucket=pair.primary_bucket, Key=key)
