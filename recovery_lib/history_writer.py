@@ -27,11 +27,21 @@ import concurrent.futures
 import logging
 import os
 import threading
+import weakref
 from typing import Callable, Hashable
 
-__all__ = ["HistoryWriter"]
+__all__ = ["HistoryWriter", "flush_all"]
 
 logger = logging.getLogger(__name__)
+
+_writers: "weakref.WeakSet[HistoryWriter]" = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Wait for the pending history writes of every store in this process (a test that
+    copies a bucket the way replication would, or a tool that hands buckets on)."""
+    for writer in list(_writers):
+        writer.flush()
 
 
 class HistoryWriter:
@@ -48,6 +58,7 @@ class HistoryWriter:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pid = os.getpid()
         self._pending: dict[Hashable, concurrent.futures.Future[None]] = {}
+        _writers.add(self)
 
     def submit(self, key: Hashable, fn: Callable[[], None]) -> None:
         """Run ``fn`` in the background (synchronously during interpreter shutdown). The

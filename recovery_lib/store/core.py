@@ -191,6 +191,7 @@ class StoreCore:
     def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest:
         """The manifest of ``version`` from history, or from the head when the writer
         crashed between its commit (the head CAS) and the history write."""
+        self._history.wait_for((region, name))  # this store's own commit: read it back
         key = mf.manifest_key(self.prefix, name, version)
         try:
             raw, _ = self._call(region, self._backends[region].get_tagged, key,
