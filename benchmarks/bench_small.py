@@ -2,9 +2,12 @@
 ``put_object``/``get_object`` of the same JSON bytes.
 
 Both sides run sequentially in one thread, alternating in blocks (each block is one run;
-medians are over blocks). The library's save is one conditional PUT (the payload is
-inlined in the manifest); its load of the current version is one LIST (which version is
-current) and one GET (the manifest, verified), where the raw baseline already knows its key.
+medians are over blocks). The library's save is the conditional PUT of the name's head
+(the commit; the payload is inlined in the manifest), then the history record's PUT in
+the background: the save's time is what its caller is blocked; the wait for the
+background writes (``store.flush()`` after each block, outside that time, so it never
+spills into the baseline's) is reported in an extra row. Its load of the current version
+is one GET of the head (verified).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def run(*, runs: int, quick: bool) -> list[Result]:
         store.save("warmup", {"x": 0})
         raw.put_object(Bucket=raw_bucket, Key="warmup", Body=b"{}")
         times: dict[str, list[float]] = {"lib save": [], "raw save": [], "lib load": [], "raw load": [],
-                                         "lib pinned": []}
+                                         "lib pinned": [], "lib history": []}
 
         def data(i: int) -> dict:
             return {"step": i, "loss": 1.0 / (i + 1), "lr": 3e-4, "epoch": i // 100}
@@ -74,6 +77,10 @@ def run(*, runs: int, quick: bool) -> list[Result]:
                 loads.reverse()
             for label, fn in pairs + loads:
                 times[label].append(timed(fn))
+                if label == "lib save":  # history records still being written in the
+                    # background: the caller is not blocked by them, but they must not
+                    # spill into the next measurement; their wait is reported on its own
+                    times["lib history"].append(timed(store.flush))
     out = []
     for op in ("save", "load"):
         lib, base = median(times[f"lib {op}"]), median(times[f"raw {op}"])
@@ -86,4 +93,8 @@ def run(*, runs: int, quick: bool) -> list[Result]:
     base = median([a + b for a, b in zip(times["raw save"], times["raw load"])])
     out.append(Result(2, f"{total:,} small JSON: save + load", lib, base, "s/block",
                       f"ratio <= {TARGET}", lib / base <= TARGET, lib / base))
+    lib = median([a + b + c for a, b, c in zip(times["lib save"], times["lib history"],
+                                                times["lib load"])])
+    out.append(Result(2, f"{total:,} small JSON: save + load, incl. waiting for the background "
+                      "history writes", lib, base, "s/block", "(report)", None, lib / base))
     return out

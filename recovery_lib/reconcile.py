@@ -249,6 +249,14 @@ def _cas(store: ReconcilableStore, name: str, primary: str,
          head: tuple[str, mf.Manifest, bytes] | None, version: str, encoded: bytes) -> bool:
     """The commit protocol of the store: compare-and-swap the head, then write history."""
     pb = store.backend(primary)
+    if head is not None:  # the head being replaced may lack its history record (its writer
+        # died after its CAS, or its background history write failed): repair it first, as
+        # the store's next writer would, or no record would name that version any more
+        try:
+            store._call(primary, pb.put_if_absent,
+                        mf.manifest_key(store.prefix, name, head[1].version), head[2])
+        except ConflictError:
+            pass
     try:
         tag = store._call(primary, pb.put_if_match, mf.head_key(store.prefix, name), encoded,
                           head[0] if head is not None else None)

@@ -12,8 +12,9 @@ backends (:mod:`recovery_lib.backends`) do the I/O. Layout and formats live in
   head holds the new version's manifest, whose version id carries the commit sequence
   number (head's plus one). The last committed save, rollback or delete is current
   whatever the writers' clocks say, and history order is commit order. The manifest is
-  then also written as ``P manifests/{name}@{version}.json`` (history, listings). A crash
-  before the CAS leaves the previous version current;
+  then also written as ``P manifests/{name}@{version}.json`` (history, listings; in an S3
+  primary after the save returns, :mod:`recovery_lib.history_writer`). A crash before the
+  CAS leaves the previous version current;
 - loading the current version is one GET of the head (plus the blob, for large payloads),
   hedged to the secondary when the primary has not answered within its metadata timeout
   (:mod:`recovery_lib.hedge`); listings also take each name's current version from its

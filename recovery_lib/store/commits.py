@@ -2,7 +2,8 @@
 
 Content is written first (an immutable blob, or inlined in the manifest); the commit is a
 compare-and-swap of the name's head record, whose manifest carries the next commit
-sequence number; the manifest is then written as history. A crash before the CAS leaves
+sequence number; the manifest is then written as history (in an S3 primary in the
+background, :mod:`recovery_lib.history_writer`). A crash before the CAS leaves
 the previous version current. A commit in the secondary (failover) leaves an outage marker
 there, before its CAS, for reconciliation.
 """
@@ -210,6 +211,7 @@ class CommitProtocol(Listings):
         that never committed; reconciliation skips it (:mod:`recovery_lib.reconcile`)."""
         backend = self._backends[region]
         key = mf.head_key(self.prefix, name)
+        self._history.wait_for((region, name))  # only a current version may lack history
         with self._cache_lock:
             seen = self._head_cache.get((region, name))
         taken = 0
@@ -254,14 +256,34 @@ class CommitProtocol(Listings):
                 logger.debug("head of %r in %s moved; retrying the commit", name, region)
         with self._cache_lock:
             self._head_cache[(region, name)] = (new_tag, built)
+        if backend.concurrent_reads and region == self.regions[0]:
+            # off the caller's path: the head is the commit (recovery_lib.history_writer)
+            self._history.submit((region, name),
+                                 lambda: self._write_history(region, name, built, encoded))
+        else:  # the secondary (outage commits: reconciliation reads them) and local stores
+            self._write_history(region, name, built, encoded, background=False)
+        return built
+
+    def _write_history(self, region: str, name: str, built: mf.Manifest, encoded: bytes, *,
+                       background: bool = True) -> None:
+        """Write a committed manifest to history (create-only). In the background a failure
+        is logged and the cached head of ``name`` dropped, so this store's next commit of it
+        reads the head again and repairs the record (as after a crash between the head CAS
+        and this write)."""
         history = mf.manifest_key(self.prefix, name, built.version)
         try:
-            self._call(region, backend.put_if_absent, history, encoded)
+            self._call(region, self._backends[region].put_if_absent, history, encoded)
         except ConflictError:
             if not self._own_commit(region, history, encoded):
                 logger.error("manifest %s already exists with other content; the head is the "
                              "commit record, history is incomplete", history)
-        return built
+        except RecoveryError as exc:
+            if not background:
+                raise
+            with self._cache_lock:
+                self._head_cache.pop((region, name), None)
+            logger.warning("history record %s not written (%s); the head holds the commit and "
+                           "the next commit of %r repairs it", history, exc, name)
 
     def _own_commit(self, region: str, key: str, encoded: bytes) -> bool:
         """Whether the manifest already at ``key`` is byte for byte the one this call is

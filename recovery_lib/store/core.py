@@ -26,6 +26,7 @@ from ..errors import (
 )
 from ..failover import FailoverPolicy
 from ..hedge import Hedger
+from ..history_writer import HistoryWriter
 from ..names import validate_name, validate_prefix
 from ..reconcile import reconcile
 
@@ -73,6 +74,8 @@ class StoreCore:
         self._pickle_warned = False
         self._reconcile_due = secondary is not None
         self._hedger = Hedger()
+        self._history = HistoryWriter()  # history records of remote primaries, written after
+        # the head commit off the caller's path (recovery_lib.history_writer)
 
     def __repr__(self) -> str:
         backends = ", ".join(repr(b) for b in self._backends.values())
@@ -84,8 +87,16 @@ class StoreCore:
         return tuple(self._backends)
 
     def backend(self, region: str) -> Backend:
-        """The backend serving ``region`` (for inspection and tests)."""
+        """The backend serving ``region`` (for inspection and tests); this store's pending
+        history writes are flushed first, so it holds all of this store's commits."""
+        self._history.flush()
         return self._backends[region]
+
+    def flush(self) -> None:
+        """Wait until the history records of this store's commits are written. Loads,
+        listings and other processes do not need them (the head is the commit record,
+        docs/consistency.md); interpreter exit flushes too."""
+        self._history.flush()
 
     def check(self) -> None:
         """Verify the set-up where a backend can (S3: buckets exist and are versioned)."""
@@ -117,6 +128,7 @@ class StoreCore:
 
     def _region_entries(self, region: str, list_prefix: str) -> list[tuple[str, str]]:
         entries = []
+        self._history.flush()  # this store's own commits are listed as history
         for key, _size in self._call(region, self._backends[region].list, list_prefix):
             parsed = mf.parse_manifest_key(self.prefix, key)
             if parsed is None:
@@ -179,6 +191,7 @@ class StoreCore:
     def _get_manifest(self, region: str, name: str, version: str) -> mf.Manifest:
         """The manifest of ``version`` from history, or from the head when the writer
         crashed between its commit (the head CAS) and the history write."""
+        self._history.wait_for((region, name))  # this store's own commit: read it back
         key = mf.manifest_key(self.prefix, name, version)
         try:
             raw, _ = self._call(region, self._backends[region].get_tagged, key,

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from recovery_lib import CheckpointStore, S3Options
+from recovery_lib import CheckpointStore, S3Options, history_writer
 from recovery_lib import manifest as mf
 from recovery_lib.backends.s3 import S3Backend
 from tests.lifecycle.step_writer import payload
@@ -75,6 +75,7 @@ class Pair:
     def replicate(self, *, budget: int | None = None, only=lambda key: True) -> int:
         """One replication pass: each new write copied once (at most ``budget`` of them, in
         random order: lag), then delete markers for copied keys gone from the primary."""
+        history_writer.flush_all()  # this process's stores: their background history writes
         primary, moved = self.listing("primary"), 0
         todo = [(k, e) for k, e in primary.items() if (k, e) not in self._seen and only(k)]
         random.shuffle(todo)

@@ -428,6 +428,7 @@ def test_s3_everything_is_written_under_the_checkpoint_prefix(s3_pair: S3Pair):
     s3_pair.store.save("a", 1)
     s3_pair.store.save("b/c", BIG)
     s3_pair.store.delete("a")
+    s3_pair.store.flush()  # history records are written after the commit, in the background
     keys = [item["Key"] for item in s3_pair.primary_client.list_objects_v2(
         Bucket=s3_pair.primary_bucket)["Contents"]]
     assert all(k.startswith("checkpoints/") for k in keys)

@@ -43,6 +43,7 @@ def test_small_save_is_one_put_and_load_by_version_one_get(s3_pair: S3Pair, api_
     store.save("warm", 0)  # clients created, nothing cached that matters
     api_calls.clear()
     checkpoint = store.save("bench/item", {"step": 1, "loss": 0.25})
+    store.flush()  # the history record is written in the background, after the commit
     # the head record (conditional create: the commit) and the manifest in history
     assert dict(api_calls) == {"PutObject": 2}
     api_calls.clear()
@@ -95,6 +96,7 @@ def test_kms_key_from_the_descriptor_is_used_for_writes(aws_mock):
     data["regions"]["primary"]["kms_key_arn"] = key_arn
     store = CheckpointStore.from_platform(data, session=aws_mock)
     checkpoint = store.save("secret", b"x" * 300_000)
+    store.flush()  # the history record is written after the commit, in the background
     for key in (f"checkpoints/manifests/secret@{checkpoint.version}.json",
                 f"checkpoints/blobs/sha256/{checkpoint.sha256}"):
         head = pair.primary_client.head_object(Bucket=pair.primary_bucket, Key=key)
@@ -109,6 +111,7 @@ def test_from_url_s3_is_a_single_region_store_under_the_prefix(aws_mock):
     store = CheckpointStore.from_url(f"s3://{bucket}/team/a", session=aws_mock)
     assert store.prefix == "team/a/" and store.regions == ("primary",)
     store.save("m", [1])
+    store.flush()  # the history record is written in the background, after the commit
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     assert sorted(keys)[0] == "team/a/heads/m.json"  # the head record: the commit
     assert len(keys) == 2 and sorted(keys)[1].startswith("team/a/manifests/m@")

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from recovery_lib import CheckpointStore, S3Options
+from recovery_lib import CheckpointStore, S3Options, history_writer
 from tests.recovery_lib.moto_helpers import (
     PRIMARY_REGION,
     SECONDARY_REGION,
@@ -47,6 +47,7 @@ class Buckets:
         return self.primary if region == "primary" else self.secondary
 
     def keys(self, region: str) -> dict[str, bytes]:
+        history_writer.flush_all()  # this process's stores: their background history writes
         out = {}
         for page in self.raw.get_paginator("list_objects_v2").paginate(Bucket=self.bucket(region)):
             for item in page.get("Contents", ()):

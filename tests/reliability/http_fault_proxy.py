@@ -12,6 +12,9 @@ request took effect but the client never learns it (an ambiguous failure).
 ``on_response(method, path, status)``, if given, is called after a request took effect
 upstream and before its response is relayed: a test can SIGKILL the client there, which is
 a crash at exactly that point of its protocol (the write happened, the writer never learnt).
+``on_request(method, path)``, if given, is called before a request is forwarded and may
+block (hold the request); when it returns False the request is not forwarded and answered
+``500`` (a write that never took effect).
 """
 from __future__ import annotations
 
@@ -35,9 +38,11 @@ _ERRORS = {
 class HttpFaultProxy:
     def __init__(self, upstream: tuple[str, int], *, rate: float = 0.2, after_rate: float = 0.0,
                  seed: int = 0,
-                 on_response: Callable[[str, str, int], None] | None = None) -> None:
+                 on_response: Callable[[str, str, int], None] | None = None,
+                 on_request: Callable[[str, str], bool] | None = None) -> None:
         self.upstream = upstream
         self.on_response = on_response
+        self.on_request = on_request
         self.rate = rate
         self.after_rate = after_rate
         self._rng = random.Random(seed)
@@ -81,6 +86,9 @@ class HttpFaultProxy:
                 fault = proxy._decide()
                 if fault in (503, 500):
                     self._error(fault)
+                    return
+                if proxy.on_request is not None and not proxy.on_request(self.command, self.path):
+                    self._error(500)
                     return
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:

@@ -8,6 +8,7 @@ prints one JSON line: ``{"version": ...}`` for ``save`` and ``delete``, ``{"data
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -17,11 +18,14 @@ from recovery_lib import CheckpointStore, S3Options
 def main() -> None:
     descriptor, skew, action, name = (json.loads(sys.argv[1]), float(sys.argv[2]), sys.argv[3],
                                       sys.argv[4])
+    # STORE_CHILD_METADATA_TIMEOUT: a test that holds a request longer than 0.5 s
+    metadata_timeout = float(os.environ.get("STORE_CHILD_METADATA_TIMEOUT", "0.5"))
     store = CheckpointStore.from_platform(
-        descriptor, options=S3Options(connect_timeout=0.5, metadata_timeout=0.5, max_attempts=2),
+        descriptor, options=S3Options(connect_timeout=0.5, metadata_timeout=metadata_timeout,
+                                      max_attempts=2),
         wall_clock=lambda: time.time_ns() + int(skew * 1e9))
     if action == "save":
-        print(json.dumps({"version": store.save(name, json.loads(sys.argv[5])).version}))
+        print(json.dumps({"version": store.save(name, json.loads(sys.argv[5])).version}), flush=True)
     elif action == "delete":
         print(json.dumps({"version": store.delete(name).version}))
     elif action == "load":
