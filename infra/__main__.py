@@ -6,7 +6,6 @@ else lives in one module per concept (see docs/platform.md).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 import pulumi

@@ -107,7 +107,7 @@ class AsyncSaver:
         self._raise_failure()
         self.store._check_writable_name(name)
         validate_step(step)
-        meta = items_mod._check_metadata(metadata)
+        meta = serialization.check_metadata(metadata)
         payload, used = serialization.dumps(data, serializer)
         return self._submit(name, lambda: self.store._save_payload(name, payload, used, meta,
                                                                    step=step))
@@ -119,7 +119,7 @@ class AsyncSaver:
         self._raise_failure()
         self.store._check_writable_name(name)
         validate_step(step)
-        meta = items_mod._check_metadata(metadata)
+        meta = serialization.check_metadata(metadata)
         snapshot = self._snapshot_file(Path(path), what=f"save_file_async({name!r})")
 
         def job() -> Checkpoint:
@@ -140,7 +140,7 @@ class AsyncSaver:
             raise InvalidData(f"items must be a non-empty dict of item name to value, got "
                               f"{type(items).__name__}")
         validate_step(step)
-        meta = items_mod._check_metadata(metadata)
+        meta = serialization.check_metadata(metadata)
         snapshots: list[Path] = []
         ready: dict[str, Any] = {}
         try:

@@ -34,7 +34,6 @@ destination and renames it into place, so the destination appears complete or no
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import hashlib
 import json
@@ -172,7 +171,7 @@ def commit_prepared(store: ScaleStore, name: str, prepared: list[PreparedItem], 
     and commit one manifest whose index names them all."""
     store._check_writable_name(name)
     step = mf.validate_step(step)
-    meta = _check_metadata(metadata)
+    meta = serialization.check_metadata(metadata)
     index = {"format": INDEX_FORMAT, "items": {p.name: p.entry() for p in prepared},
              "extra": dict(extra or {})}
     payload = json.dumps(index, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -411,12 +410,3 @@ def load_dir(store: ScaleStore, name: str, dest: str | os.PathLike[str], *,
 
     return _resolve(store, name, version, fetch)[1]
 
-
-def _check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidData(f"metadata must be a dict, got {type(metadata).__name__}")
-    meta = dict(metadata)
-    serialization.check_json_value(meta, what="metadata")
-    return copy.deepcopy(meta)

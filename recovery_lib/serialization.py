@@ -14,10 +14,11 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import pickle
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import InvalidData
 
@@ -124,3 +125,15 @@ def check_json_value(value: object, *, what: str) -> None:
             "allowed: dict (str keys), list, str, int, float, bool, None, or bytes for raw "
             "content; pass serializer='pickle' to store other Python objects"
         )
+
+
+def check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A checkpoint's user metadata: a JSON-compatible dict (``None`` is ``{}``), deep-copied
+    so a caller's later changes cannot reach a queued or committed manifest."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidData(f"metadata must be a dict, got {type(metadata).__name__}")
+    meta = dict(metadata)
+    check_json_value(meta, what="metadata")
+    return copy.deepcopy(meta)

@@ -9,7 +9,6 @@ there, before its CAS, for reconciliation.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -61,7 +60,7 @@ class CommitProtocol(Listings):
         """
         self._check_writable_name(name)
         mf.validate_step(step)
-        meta = _check_metadata(metadata)
+        meta = serialization.check_metadata(metadata)
         payload, used = serialization.dumps(data, serializer)
         return self._save_payload(name, payload, used, meta, step=step)
 
@@ -100,7 +99,7 @@ class CommitProtocol(Listings):
         is committed. ``progress`` is called with byte counts as content moves."""
         self._check_writable_name(name)
         mf.validate_step(step)
-        meta = _check_metadata(metadata)
+        meta = serialization.check_metadata(metadata)
         path = Path(path)
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
@@ -357,15 +356,6 @@ class CommitProtocol(Listings):
 
         return self._commit(name, lambda region: None, make, deleted=True)
 
-
-def _check_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidData(f"metadata must be a dict, got {type(metadata).__name__}")
-    meta = dict(metadata)
-    serialization.check_json_value(meta, what="metadata")
-    return copy.deepcopy(meta)
 
 
 def _hash_file(path: Path) -> str:
