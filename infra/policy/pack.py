@@ -38,7 +38,22 @@ _EXEMPT = {
 
 
 def _schema(properties: dict[str, dict[str, Any]]) -> PolicyConfigSchema:
-    return PolicyConfigSchema(properties=properties)
+    return PolicyConfigSchema(properties=dict(properties))
+
+
+#: how the rules about checkpoint buckets find them (shared by those rules' configs)
+_CHECKPOINT_BUCKETS: dict[str, dict[str, Any]] = {
+    "checkpointComponentType": {
+        "type": "string",
+        "default": protection.CHECKPOINT_COMPONENT,
+        "description": "Component type whose buckets hold checkpoints.",
+    },
+    "checkpointTag": {
+        "type": "string",
+        "default": protection.CHECKPOINT_TAG,
+        "description": "Bucket tag key that marks a checkpoint bucket.",
+    },
+}
 
 
 POLICIES: list[Policy] = [
@@ -257,20 +272,7 @@ POLICIES: list[Policy] = [
             "bucket's objects (no checkov / trivy id)."
         ),
         validate=deletion.validate_only_maintainer_deletes,
-        config_schema=_schema(
-            {
-                "checkpointComponentType": {
-                    "type": "string",
-                    "default": protection.CHECKPOINT_COMPONENT,
-                    "description": "Component type whose buckets hold checkpoints.",
-                },
-                "checkpointTag": {
-                    "type": "string",
-                    "default": protection.CHECKPOINT_TAG,
-                    "description": "Bucket tag key that marks a checkpoint bucket.",
-                },
-            }
-        ),
+        config_schema=_schema(_CHECKPOINT_BUCKETS),
     ),
     StackValidationPolicy(
         name="checkpoint-bucket-replica",
@@ -279,20 +281,7 @@ POLICIES: list[Policy] = [
             "from a bucket in a different region) (no checkov / trivy id)."
         ),
         validate=protection.validate_checkpoint_replica,
-        config_schema=_schema(
-            {
-                "checkpointComponentType": {
-                    "type": "string",
-                    "default": protection.CHECKPOINT_COMPONENT,
-                    "description": "Component type whose buckets hold checkpoints.",
-                },
-                "checkpointTag": {
-                    "type": "string",
-                    "default": protection.CHECKPOINT_TAG,
-                    "description": "Bucket tag key that marks a checkpoint bucket.",
-                },
-            }
-        ),
+        config_schema=_schema(_CHECKPOINT_BUCKETS),
     ),
 ]
 
