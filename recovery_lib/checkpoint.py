@@ -12,10 +12,15 @@ Region = Literal["primary", "secondary", "local", "memory"]
 
 @dataclasses.dataclass(frozen=True)
 class BlobRef:
-    """One immutable, content-addressed blob a checkpoint's content lives in."""
+    """One immutable blob a checkpoint's content lives in: at its content address
+    (``blobs/sha256/{sha256}``), or, with ``key``, at that key under the store prefix (a
+    shard's data, written where its writer chose before its hash was known; see
+    :mod:`recovery_lib.shards`). Either way ``sha256``/``size`` describe the bytes, and every
+    read verifies them."""
 
     sha256: str
     size: int
+    key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

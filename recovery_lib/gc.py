@@ -100,7 +100,7 @@ class View:
 
     prefix: str
     manifests: dict[str, dict[Pair, tuple[int, float | None]]]  # region -> pair -> size, mtime
-    blobs: dict[str, dict[str, tuple[int, float | None]]]  # region -> sha256 -> size, mtime
+    blobs: dict[str, dict[str, tuple[int, float | None]]]  # region -> blob key -> size, mtime
     retired: dict[Pair, float | None]  # newest marker time over regions
     retired_keys: dict[str, set[Pair]]  # region -> markers present there
     pinned: set[Pair]
@@ -123,7 +123,8 @@ class View:
         return {p for p in self.versions() if not self.is_retired(p)}
 
     def referenced(self) -> set[str]:
-        return {b.sha256 for p in self.live() if p in self.read for b in self.read[p].blobs}
+        return {mf.ref_key(self.prefix, b) for p in self.live() if p in self.read
+                for b in self.read[p].blobs}
 
 
 def build_view(store: LifecycleStore, *, name_prefix: str = "") -> View:
@@ -145,10 +146,11 @@ def _index(store: LifecycleStore, view: View, region: str,
     head_names: list[str] = []
     view.retired_keys[region] = set()
     view.shard_records[region] = {}
-    blob_root, head_root = mf.blob_key(prefix, ""), mf.heads_prefix(prefix)
+    blob_roots = (mf.blob_key(prefix, ""), mf.shard_data_root(prefix))
+    head_root = mf.heads_prefix(prefix)
     for key, size, modified in listed:
-        if key.startswith(blob_root):
-            blobs[key[len(blob_root):]] = (size, modified)
+        if key.startswith(blob_roots):  # content addresses and shards' data keys
+            blobs[key] = (size, modified)
         elif key.startswith(head_root) and key.endswith(".json"):
             name = key[len(head_root):-len(".json")]
             if name.startswith(name_prefix):
@@ -196,8 +198,9 @@ def _protect(store: LifecycleStore, view: View) -> None:
                 if pair not in view.read:
                     _read(store, view, {pair})
                 m = view.read.get(pair)
-                if m is not None and all(view.blobs[region].get(b.sha256, (None,))[0] == b.size
-                                         for b in m.blobs):
+                if m is not None and all(
+                        view.blobs[region].get(mf.ref_key(view.prefix, b), (None,))[0] == b.size
+                        for b in m.blobs):
                     view.protected.add(pair)
                     break
     while True:  # live rollbacks keep what they restored
@@ -262,11 +265,11 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
                 else:
                     out.young += 1
         if not problems:
-            for sha, (size, modified) in view.blobs[region].items():
-                if sha in referenced:
+            for key, (size, modified) in view.blobs[region].items():
+                if key in referenced:
                     continue
                 if _old(modified, horizon):
-                    out.blobs.append(mf.blob_key(view.prefix, sha))
+                    out.blobs.append(key)
                 else:
                     out.young += 1
     # a retired marker goes once its version's manifest is gone from every region
@@ -283,10 +286,9 @@ def collect(store: LifecycleStore, *, grace_seconds: float = DEFAULT_GRACE_SECON
         _recheck(store, view, report, since=started - _SKEW)
     for region in store.regions:
         out = report.regions[region]
-        blob_root = mf.blob_key(view.prefix, "")
         out.bytes = sum(view.manifests[region][mf.parse_manifest_key(view.prefix, k)][0]  # type: ignore[index]
                         for k in out.manifests)
-        out.bytes += sum(view.blobs[region][k[len(blob_root):]][0] for k in out.blobs)
+        out.bytes += sum(view.blobs[region][k][0] for k in out.blobs)
         if dry_run:
             continue
         for keys in (out.manifests + out.blobs, out.markers + out.records):  # after content
@@ -335,13 +337,13 @@ def _fresh(store: LifecycleStore, view: View, since: float) -> set[Pair]:
 def _recheck(store: LifecycleStore, view: View, report: GcReport, since: float) -> None:
     """Just before deleting: blobs referenced by versions committed meanwhile are kept."""
     fresh = _fresh(store, view, since)
-    keep = {mf.blob_key(view.prefix, b.sha256) for p in fresh if p in view.read
+    keep = {mf.ref_key(view.prefix, b) for p in fresh if p in view.read
             for b in view.read[p].blobs}
     shards = gc_shards.fresh_blobs(store, view)
     if any(p in view.unreadable for p in fresh) or shards is None:
         keep = {k for out in report.regions.values() for k in out.blobs}
     else:
-        keep |= {mf.blob_key(view.prefix, sha) for sha in shards}
+        keep |= shards
     for out in report.regions.values():
         out.blobs = [k for k in out.blobs if k not in keep]
 
@@ -352,7 +354,7 @@ def _repair(store: LifecycleStore, view: View, report: GcReport, since: float) -
     version the delete left. A save that commits after this check finds the blob missing
     itself and uploads it again (CheckpointStore.save)."""
     fresh = _fresh(store, view, since)
-    needed = {mf.blob_key(view.prefix, b.sha256) for p in fresh if p in view.read
+    needed = {mf.ref_key(view.prefix, b) for p in fresh if p in view.read
               for b in view.read[p].blobs}
     for region in store.regions:
         out = report.regions[region]
@@ -402,17 +404,18 @@ def usage(store: LifecycleStore, name_prefix: str = "") -> list[dict[str, object
         for key, (size, _) in view.shard_records[region].items():
             add(gc_shards.parse_record_key(view.prefix, key)[0], "live", size)  # type: ignore[index]
         referenced: set[str] = set()
-        by_name: dict[str, set[str]] = {n: set(shas) for n, shas in pending.items()}
+        by_name: dict[str, set[str]] = {n: set(keys) for n, keys in pending.items()}
         for pair in live:
             if pair in view.read:
-                by_name.setdefault(pair[0], set()).update(b.sha256 for b in view.read[pair].blobs)
+                by_name.setdefault(pair[0], set()).update(
+                    mf.ref_key(view.prefix, b) for b in view.read[pair].blobs)
         for name, blobs in sorted(by_name.items()):
-            for sha in blobs:
-                if sha in view.blobs[region]:
-                    add(name, "live", view.blobs[region][sha][0])
+            for key in blobs:
+                if key in view.blobs[region]:
+                    add(name, "live", view.blobs[region][key][0])
             referenced |= blobs
-        for sha, (size, _) in view.blobs[region].items():
-            if sha not in referenced and not name_prefix:
+        for key, (size, _) in view.blobs[region].items():
+            if key not in referenced and not name_prefix:
                 add(UNREFERENCED, "garbage", size)
         rows.extend({"region": region, "name": name, **counts}
                     for name, counts in sorted(per.items()))

@@ -1,6 +1,7 @@
-"""Shard records in garbage collection: the blobs of a step not yet committed stay.
+"""Shard records in garbage collection: the data of a step not yet committed stays.
 
-``save_shard`` writes a shard's blob, then its record ``P shards/{name}@{step:015d}/
+``save_shard`` writes a shard's data (``P shard-data/...``; records written before data
+keys existed name a content-addressed blob), then its record ``P shards/{name}@{step:015d}/
 {rank:06d}.json`` (:mod:`recovery_lib.shards`); no manifest references the blob until
 ``commit_shards`` commits the step, which may come long after (the slowest rank, a barrier,
 a job restarted). So GC (:mod:`recovery_lib.gc`) reads every shard record (one GET each,
@@ -62,7 +63,7 @@ class ShardRecord:
     key: str
     name: str
     step: int
-    sha256: str | None  # None: an inline shard (no blob)
+    blob: str | None  # the key of the shard's data (or blob); None: an inline shard
     modified: float | None
 
 
@@ -91,15 +92,13 @@ def _read(store: "LifecycleStore", where: dict[str, tuple[str, float | None]]
         name, step = parse_record_key(store.prefix, key)  # type: ignore[misc]
         try:
             record = json.loads(store._call(region, store.backend(region).get, key))
-            sha = None if "inline" in record else record["sha256"]
-            if sha is not None and not isinstance(sha, str):
-                raise TypeError(f"sha256 {sha!r}")
+            blob = None if "inline" in record else _blob_key(store.prefix, name, record)
         except (CheckpointNotFound, IntegrityError, RegionUnavailable, ValueError, KeyError,
                 TypeError) as exc:
             logger.warning("gc: shard record %s in the %s region cannot be read (%s); the "
                            "shards of %r are kept", key, region, exc, name)
             return name
-        return ShardRecord(key, name, step, sha, modified)
+        return ShardRecord(key, name, step, blob, modified)
 
     items = sorted(where.items())
     concurrent_reads = any(store.backend(r).concurrent_reads for r in store.regions)
@@ -138,13 +137,14 @@ def classify(store: "LifecycleStore", view: View, horizon: float,
     garbage: set[str] = set()
     for record in records:
         if record.name in unsure:
-            if record.sha256 is not None:
-                pending.setdefault(record.name, set()).add(record.sha256)
+            if record.blob is not None:
+                pending.setdefault(record.name, set()).add(record.blob)
             continue
         consumers = [p for p in by_name.get(record.name, ())
                      if view.read[p].step == record.step
-                     and (record.sha256 is None
-                          or any(b.sha256 == record.sha256 for b in view.read[p].blobs))]
+                     and (record.blob is None
+                          or any(mf.ref_key(store.prefix, b) == record.blob
+                                 for b in view.read[p].blobs))]
         if consumers:
             if all(view.is_retired(p) and _old(view.retired[p], horizon) for p in consumers):
                 garbage.add(record.key)
@@ -153,8 +153,8 @@ def classify(store: "LifecycleStore", view: View, horizon: float,
                     for p in by_name.get(record.name, ()) if p in live)
         if newer and _old(record.modified, horizon):
             garbage.add(record.key)
-        elif record.sha256 is not None:
-            pending.setdefault(record.name, set()).add(record.sha256)
+        elif record.blob is not None:
+            pending.setdefault(record.name, set()).add(record.blob)
     return pending, garbage
 
 
@@ -171,7 +171,19 @@ def fresh_blobs(store: "LifecycleStore", view: View) -> set[str] | None:
     records, unreadable = _read(store, new)
     if unreadable:
         return None
-    return {r.sha256 for r in records if r.sha256 is not None}
+    return {r.blob for r in records if r.blob is not None}
+
+
+def _blob_key(prefix: str, name: str, record: dict[str, object]) -> str:
+    """The key holding a record's shard: its data key, or (records written before shards
+    had data keys) the content address of its SHA-256."""
+    location = record.get("key")
+    if location is not None:
+        return prefix + mf.check_blob_location(name, location)
+    sha = record["sha256"]
+    if not isinstance(sha, str):
+        raise TypeError(f"sha256 {sha!r}")
+    return mf.blob_key(prefix, sha)
 
 
 def _old(modified: float | None, horizon: float) -> bool:

@@ -56,7 +56,7 @@ from .names import validate_name
 from .scale_protocols import ScaleStore
 
 __all__ = ["save_items", "load_items", "load_item", "item_index", "save_dir", "load_dir",
-           "prepare_item", "PreparedItem"]
+           "prepare_item", "PreparedItem", "parse_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,11 @@ class PreparedItem:
     payload: bytes | None = None
     path: Path | None = None
     spec: dict[str, Any] | None = None
+    key: str | None = None  # a shard's data key (relative to the prefix), else None
+
+    @property
+    def ref(self) -> BlobRef:
+        return BlobRef(self.sha256, self.size, self.key)
 
     @property
     def inline(self) -> bool:
@@ -98,6 +103,8 @@ class PreparedItem:
             entry["inline"] = base64.b64encode(self.payload or b"").decode("ascii")
         if self.spec is not None:
             entry["spec"] = self.spec
+        if self.key is not None:
+            entry["key"] = self.key
         return entry
 
 
@@ -210,7 +217,7 @@ def save_items(store: ScaleStore, name: str, items: Mapping[str, Any], *,
     return commit_prepared(store, name, prepared, step=step, metadata=metadata)
 
 
-def _parse_index(m: mf.Manifest, region: str) -> dict[str, Any]:
+def parse_index(m: mf.Manifest, region: str) -> dict[str, Any]:
     if m.serializer != "items":
         raise InvalidData(f"checkpoint {m.name!r} version {m.version} is a single "
                           f"{m.serializer!r} checkpoint, not a multi-item one; use load()")
@@ -237,8 +244,12 @@ def _read_item(store: ScaleStore, region: str, m: mf.Manifest, item: str,
         sink.write(data)
         size, digest = len(data), hashlib.sha256(data).hexdigest()
     else:
+        ref = BlobRef(entry["sha256"], entry["size"], entry.get("key"))
+        if ref.key is not None and ref not in m.blobs:  # only keys the manifest vouches for
+            raise IntegrityError(f"item {item!r} of {m.name!r} version {m.version} names blob "
+                                 f"key {ref.key!r}, which its manifest does not list")
         hashing = _Tee(sink)
-        store._download(region, mf.blob_key(store.prefix, entry["sha256"]), hashing,
+        store._download(region, mf.ref_key(store.prefix, ref), hashing,
                         expected_size=entry["size"])
         size, digest = hashing.digest.size, hashing.digest.hexdigest()
     if size != entry["size"] or digest != entry["sha256"]:
@@ -294,7 +305,7 @@ def load_items_with_info(store: ScaleStore, name: str, items: list[str] | None =
     expect = dict(expect or {})
 
     def fetch(region: str, m: mf.Manifest) -> dict[str, Any]:
-        entries = _parse_index(m, region)["items"]
+        entries = parse_index(m, region)["items"]
         names = list(entries) if wanted is None else wanted
         missing = [i for i in names if i not in entries]
         if missing:
@@ -322,7 +333,7 @@ def load_item(store: ScaleStore, name: str, item: str,
     dest = Path(dest)
 
     def fetch(region: str, m: mf.Manifest) -> Path:
-        entries = _parse_index(m, region)["items"]
+        entries = parse_index(m, region)["items"]
         if item not in entries:
             raise InvalidData(f"checkpoint {name!r} version {m.version} has no item {item!r}; "
                               f"its items are {sorted(entries)}")
@@ -351,7 +362,7 @@ def _write_file(store: ScaleStore, region: str, m: mf.Manifest, item: str,
 def item_index(store: ScaleStore, name: str, *, version: str | None = None
                ) -> dict[str, Any]:
     """The item index (``{"items": {...}, "extra": {...}}``) of ``name``; content unread."""
-    return _resolve(store, name, version, lambda region, m: _parse_index(m, region))[0]
+    return _resolve(store, name, version, lambda region, m: parse_index(m, region))[0]
 
 
 def _resolve(store: ScaleStore, name: str, version: str | None, fetch: Any
@@ -395,7 +406,7 @@ def load_dir(store: ScaleStore, name: str, dest: str | os.PathLike[str], *,
         raise FileNotFoundError(f"directory {str(dest.parent)!r} does not exist")
 
     def fetch(region: str, m: mf.Manifest) -> None:
-        entries = _parse_index(m, region)["items"]
+        entries = parse_index(m, region)["items"]
         temp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
         try:
             for item, entry in sorted(entries.items()):

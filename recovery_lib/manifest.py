@@ -6,6 +6,8 @@ Layout under a store's key prefix ``P`` (``""`` or ending with ``/``)::
                                          advanced by compare-and-swap (the commit point)
     P manifests/{name}@{version}.json   one immutable manifest per version (history)
     P blobs/sha256/{hex}                 immutable content-addressed blobs (large payloads)
+    P shard-data/{name}@{step}/{rank}.{hex}   a shard's data, at its upload's own key,
+                                         named by a multi-item manifest's blob ``key``
     P outage/{name}@{version}           marker of a commit made in a failover region
 
 A version is committed once the head record names it (see :mod:`recovery_lib.heads` and
@@ -66,6 +68,9 @@ __all__ = [
     "listing_prefix",
     "parse_manifest_key",
     "blob_key",
+    "ref_key",
+    "shard_data_key",
+    "shard_data_root",
     "longest_manifest_key",
     "head_key",
     "heads_prefix",
@@ -87,6 +92,7 @@ _VERSION_RE = re.compile(r"^(?:c(\d{12})-)?(\d{19})-[0-9a-f]{8}(?:-rollback)?(?:
 _LONGEST_VERSION = "c" + "0" * 12 + "-" + "0" * 19 + "-" + "0" * 8 + ROLLBACK_SUFFIX + TOMBSTONE_SUFFIX
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024  # a manifest inlines at most a few hundred KiB
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SHARD_DATA_RE = re.compile(r"shard-data/.+@\d{15}/\d{6}\.[0-9a-f]{32}")
 _FIELDS_V1 = {
     "schema", "name", "version", "created_at", "origin_region", "serializer", "sha256",
     "size", "metadata", "blobs", "inline", "parent_version", "deleted", "checksum",
@@ -240,6 +246,35 @@ def blob_key(prefix: str, sha256: str) -> str:
     return f"{prefix}blobs/sha256/{sha256}"
 
 
+def shard_data_root(prefix: str) -> str:
+    return f"{prefix}shard-data/"
+
+
+def shard_data_key(name: str, step: int, rank: int, token: str) -> str:
+    """Where one upload of ``rank``'s shard of ``name`` at ``step`` goes, relative to the
+    store prefix (``token``: 32 random hex digits, new for every upload, so a rank that
+    saves again never overwrites bytes a committed version references)."""
+    key = f"shard-data/{name}@{step:015d}/{rank:06d}.{token}"
+    check_blob_location(name, key)
+    return key
+
+
+def check_blob_location(name: str, key: object) -> str:
+    """``key`` if it is a shard-data key of ``name`` (the only keys a blob entry may name
+    besides content addresses); IntegrityError otherwise, so a manifest cannot send a
+    reader, GC or a reconcile to any other object."""
+    if not isinstance(key, str) or not _SHARD_DATA_RE.fullmatch(key) or \
+            key[len("shard-data/"):].rpartition("@")[0] != name:
+        raise IntegrityError(f"blob key {key!r} is not a shard-data key of {name!r} "
+                             f"(shard-data/{name}@<15 digits>/<6 digits>.<32 hex>)")
+    return key
+
+
+def ref_key(prefix: str, ref: BlobRef) -> str:
+    """The object key holding ``ref``'s bytes: its own key, else its content address."""
+    return f"{prefix}{ref.key}" if ref.key is not None else blob_key(prefix, ref.sha256)
+
+
 def longest_manifest_key(prefix: str, name: str) -> str:
     return manifest_key(prefix, name, _LONGEST_VERSION)
 
@@ -310,7 +345,7 @@ def encode(m: Manifest, *, signing_key: bytes | None = None) -> bytes:
         "sha256": m.sha256,
         "size": m.size,
         "metadata": m.metadata,
-        "blobs": [{"sha256": b.sha256, "size": b.size} for b in m.blobs],
+        "blobs": [_blob_entry(b) for b in m.blobs],
         "inline": None if m.inline is None else base64.b64encode(m.inline).decode("ascii"),
         "parent_version": m.parent_version,
         "deleted": m.deleted,
@@ -323,6 +358,13 @@ def encode(m: Manifest, *, signing_key: bytes | None = None) -> bytes:
     checksum = hashlib.sha256(canonical).hexdigest()
     # Appending keeps one serialization pass; decode re-canonicalizes without the field.
     return canonical[:-1] + b',"checksum":"' + checksum.encode("ascii") + b'"}'
+
+
+def _blob_entry(ref: BlobRef) -> dict[str, Any]:
+    entry: dict[str, Any] = {"sha256": ref.sha256, "size": ref.size}
+    if ref.key is not None:
+        entry["key"] = ref.key
+    return entry
 
 
 def peek_version(raw: bytes, *, key: str) -> str:
@@ -404,11 +446,20 @@ def decode(raw: bytes, *, key: str, name: str, version: str,
         raise bad(f"size {size} is negative")
     blobs: list[BlobRef] = []
     for entry in typed("blobs", list):
-        if (not isinstance(entry, dict) or set(entry) != {"sha256", "size"}
+        if (not isinstance(entry, dict) or set(entry) - {"key"} != {"sha256", "size"}
                 or not isinstance(entry["sha256"], str) or not _HEX64.match(entry["sha256"])
                 or not isinstance(entry["size"], int) or isinstance(entry["size"], bool)):
-            raise bad(f"blob entry {entry!r} is not {{'sha256': hex, 'size': int}}")
-        blobs.append(BlobRef(entry["sha256"], entry["size"]))
+            raise bad(f"blob entry {entry!r} is not {{'sha256': hex, 'size': int}} (and, for "
+                      "a shard's data, 'key')")
+        location = entry.get("key")
+        if location is not None:
+            if serializer != "items":
+                raise bad(f"blob entry {entry!r}: only a multi-item manifest names blob keys")
+            try:
+                check_blob_location(name, location)
+            except IntegrityError as exc:
+                raise bad(str(exc)) from exc
+        blobs.append(BlobRef(entry["sha256"], entry["size"], location))
     inline_text = typed("inline", (str, type(None)))
     inline: bytes | None = None
     if inline_text is not None:

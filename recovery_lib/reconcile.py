@@ -38,6 +38,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from . import manifest as mf
 from ._streams import HashingReader, HashingWriter
+from .checkpoint import BlobRef
 from .backends.base import Backend
 from .errors import CheckpointNotFound, ConflictError, IntegrityError
 
@@ -129,7 +130,7 @@ def _reconcile_name(store: ReconcilableStore, name: str, todo: list[str], primar
                 break
         else:
             for blob in m.blobs:
-                _copy_blob(store, blob.sha256, blob.size, secondary, primary)
+                _copy_blob(store, blob, secondary, primary)
             try:
                 store._call(primary, pb.put_if_absent, key, raw)
             except ConflictError:
@@ -274,8 +275,8 @@ def _cas(store: ReconcilableStore, name: str, primary: str,
     return True
 
 
-def _copy_blob(store: ReconcilableStore, sha256: str, size: int, source: str, dest: str) -> None:
-    key = mf.blob_key(store.prefix, sha256)
+def _copy_blob(store: ReconcilableStore, blob: BlobRef, source: str, dest: str) -> None:
+    key, sha256, size = mf.ref_key(store.prefix, blob), blob.sha256, blob.size
     db = store.backend(dest)
     if store._call(dest, db.holds, key, sha256, size):
         return

@@ -62,17 +62,21 @@ class ScaleOperations:
         return items_mod.load_dir(self, name, dest, version=version)  # type: ignore[arg-type]
 
     # -- sharded checkpoints -----------------------------------------------------------------
-    def save_shard(self, name: str, step: int, rank: int, data: Any) -> dict[str, Any]:
-        """Write ``rank``'s shard of ``step`` (committed by :meth:`commit_shards`)."""
-        return shards.save_shard(self, name, step, rank, data)  # type: ignore[arg-type]
+    def save_shard(self, name: str, step: int, rank: int, data: Any, *,
+                   source_check: str = "stat") -> dict[str, Any]:
+        """Write ``rank``'s shard of ``step`` (committed by :meth:`commit_shards`; for a
+        file, ``source_check`` is ``"stat"`` or ``"hash"``, see :mod:`recovery_lib.shards`)."""
+        return shards.save_shard(self, name, step, rank, data,  # type: ignore[arg-type]
+                                 source_check=source_check)
 
     def commit_shards(self, name: str, step: int, world_size: int, *,
                       metadata: Mapping[str, Any] | None = None,
-                      verify: str = "size") -> Checkpoint:
+                      verify: str = "size", records: Any = None) -> Checkpoint:
         """Commit ``step`` once all ``world_size`` shards are present and verified
-        (``verify``: ``"size"`` or ``"sha256"``, see :mod:`recovery_lib.shards`)."""
+        (``verify``: ``"size"`` or ``"sha256"``; ``records``: the ranks' ``save_shard``
+        results, gathered by the job; see :mod:`recovery_lib.shards`)."""
         return shards.commit_shards(self, name, step, world_size, metadata=metadata,  # type: ignore[arg-type]
-                                    verify=verify)
+                                    verify=verify, records=records)
 
     def load_shard(self, name: str, rank: int, dest: Any = None, *, step: int | None = None,
                    version: str | None = None, expect: Any = None) -> Any:

@@ -44,6 +44,9 @@ class ScaleStore(Protocol):
     def _download(self, region: str, key: str, sink: Any, *, expected_size: int,
                   progress: Any = None) -> None: ...
     def _call(self, region: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+    def _current(self, name: str, failed: set[str] | None = None,
+                 unavailable: list[str] | None = None
+                 ) -> tuple[str | None, mf.Manifest | None, str]: ...
 
 
 class PipelineStage(Protocol):

@@ -151,7 +151,7 @@ class CommitProtocol(Listings):
         uploaded again (recovery_lib.gc, step 6)."""
         region = checkpoint.region
         for blob in checkpoint.blobs:
-            key = mf.blob_key(self.prefix, blob.sha256)
+            key = mf.ref_key(self.prefix, blob)
             if self._call(region, self._backends[region].head, key) is None:
                 put_content(region)
                 logger.warning("checkpoint %r version %s: its blob was removed while it was "
@@ -314,7 +314,7 @@ class CommitProtocol(Listings):
 
         def check_content(region: str) -> None:
             for blob in old.blobs:
-                key = mf.blob_key(self.prefix, blob.sha256)
+                key = mf.ref_key(self.prefix, blob)
                 if not self._call(region, self._backends[region].holds, key, blob.sha256,
                                   blob.size):
                     raise CheckpointNotFound(

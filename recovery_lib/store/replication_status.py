@@ -146,9 +146,9 @@ class ReplicationChecks(VerifiedReads):
                     blobs = self._get_manifest(source, name, version).blobs
                 except RecoveryError:
                     blobs = ()
-            absent = [mf.blob_key(self.prefix, b.sha256) for b in blobs
+            absent = [mf.ref_key(self.prefix, b) for b in blobs
                       if self._call(region, self._backends[region].head,
-                                    mf.blob_key(self.prefix, b.sha256)) != b.size]
+                                    mf.ref_key(self.prefix, b)) != b.size]
             return (key, *absent), None
         except IntegrityError:
             return (f"{key} (does not verify)",), None
@@ -157,7 +157,7 @@ class ReplicationChecks(VerifiedReads):
             if len(m.inline) != m.size or hashlib.sha256(m.inline).hexdigest() != m.sha256:
                 missing.append(f"{key} (content does not verify)")
         for blob in m.blobs:
-            blob_key = mf.blob_key(self.prefix, blob.sha256)
+            blob_key = mf.ref_key(self.prefix, blob)
             if not deep:
                 if self._call(region, self._backends[region].head, blob_key) != blob.size:
                     missing.append(blob_key)

@@ -43,7 +43,8 @@ def test_every_save_kind_records_its_step(tmp_path: pathlib.Path) -> None:
 
 
 def _blobs(backend) -> set[str]:
-    return {k for k, _ in backend.list("blobs/")}
+    """Content-addressed blobs and shards' data keys."""
+    return {k for k, _ in backend.list("blobs/")} | {k for k, _ in backend.list("shard-data/")}
 
 
 def _blob(data: bytes) -> str:
@@ -53,11 +54,10 @@ def _blob(data: bytes) -> str:
 def test_gc_keeps_uncommitted_shards_and_collects_them_once_retired() -> None:
     r = regions()
     shards = [bytes([65 + rank]) * 5000 for rank in range(2)]
-    for rank, data in enumerate(shards):
-        r.store.save_shard(NAME, 1, rank, data)
+    keys = {r.store.save_shard(NAME, 1, rank, data)["key"] for rank, data in enumerate(shards)}
     report = gc.collect(r.store, grace_seconds=0, clock=r.clock)  # no commit yet: not garbage
     assert not report.regions["primary"].blobs and not report.regions["primary"].records
-    assert {_blob(d) for d in shards} <= _blobs(r.primary)
+    assert keys <= _blobs(r.primary)
     usage = {row["name"]: row for row in gc.usage(r.store) if row["region"] == "primary"}
     assert gc.UNREFERENCED not in usage and usage[NAME]["live_bytes"] > 2 * 5000
 
@@ -65,7 +65,7 @@ def test_gc_keeps_uncommitted_shards_and_collects_them_once_retired() -> None:
     items = {"model": b"m" * 5000, "optim": b"o" * 5000}
     r.store.save_items(NAME, items, step=2)  # one manifest references both item blobs
     later = b"L" * 5000
-    r.store.save_shard(NAME, 3, 0, later)  # step 3 is pending while step 1 goes
+    later_key = r.store.save_shard(NAME, 3, 0, later)["key"]  # pending while step 1 goes
     r.replicate()
     pruned = lifecycle.prune(r.store, {"keep_last": 1}, dry_run=False)
     assert [v for _, v in pruned.retired] == [first.version]
@@ -73,7 +73,7 @@ def test_gc_keeps_uncommitted_shards_and_collects_them_once_retired() -> None:
     r.clock.advance(1)
     report = gc.collect(r.store, grace_seconds=0, clock=r.clock)
     for backend in (r.primary, r.secondary):
-        assert _blobs(backend) == {_blob(d) for d in (*items.values(), later)}
+        assert _blobs(backend) == {_blob(d) for d in items.values()} | {later_key}
     records = {k for k, _ in r.primary.list("shards/")}
     assert records == {f"shards/{NAME}@{3:015d}/000000.json"}  # step 1's records went too
     assert len(report.regions["primary"].records) == 2
@@ -123,13 +123,13 @@ def test_prune_while_an_async_save_is_pending_keeps_what_it_will_supersede(monke
 def test_gc_collects_a_step_never_committed_once_the_job_moved_on() -> None:
     r = regions()
     abandoned = b"a" * 5000
-    r.store.save_shard(NAME, 1, 0, abandoned)  # its job crashed: step 1 is never committed
+    key = r.store.save_shard(NAME, 1, 0, abandoned)["key"]  # its job crashed: never committed
     r.store.save_items(NAME, {"model": b"m" * 5000}, step=2)
     r.replicate()
     young = gc.collect(r.store, grace_seconds=3600, clock=r.clock)
-    assert _blob(abandoned) in _blobs(r.primary) and not young.regions["primary"].records
+    assert key in _blobs(r.primary) and not young.regions["primary"].records
     r.clock.advance(3601)
     report = gc.collect(r.store, grace_seconds=3600, clock=r.clock)
     assert report.regions["primary"].records == [f"shards/{NAME}@{1:015d}/000000.json"]
-    assert _blob(abandoned) not in _blobs(r.primary) | _blobs(r.secondary)
+    assert key not in _blobs(r.primary) | _blobs(r.secondary)
     assert r.store.load_item(NAME, "model") == b"m" * 5000

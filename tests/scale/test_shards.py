@@ -76,9 +76,9 @@ def test_a_rank_killed_before_its_shard_lands_commits_nothing(tmp_path: pathlib.
 def test_a_shard_whose_content_does_not_verify_blocks_the_commit() -> None:
     backend = MemoryBackend()
     store = CheckpointStore(backend)
-    for rank in range(2):
-        store.save_shard("m", 5, rank, bytes([rank]) * 100_000)
-    key = mf.blob_key("", mf.hashlib.sha256(bytes([1]) * 100_000).hexdigest())
+    records = [store.save_shard("m", 5, rank, bytes([rank]) * 100_000) for rank in range(2)]
+    key = records[1]["key"]  # the shard's data key, written by this upload
+    assert key.startswith("shard-data/m@000000000000005/000001.")
     backend.put(key, b"X" * 100_000)
     with pytest.raises(ShardsIncomplete, match=r"\['rank-000001'\] is missing or does not verify"):
         store.commit_shards("m", 5, 2, verify="sha256")
