@@ -40,3 +40,72 @@ def test_gc_keeps_pending_data_when_a_record_cannot_be_read() -> None:
     assert backend.head(pending["key"]) == pending["size"]
     store.save_shard(NAME, 2, 1, b"one" * 5000)
     assert store.commit_shards(NAME, 2, 2).step == 2
+
+
+MMAP_WRITER = r"""
+import mmap, sys
+with open(sys.argv[1], "r+b") as fh:
+    view = mmap.mmap(fh.fileno(), 0)
+    view[0] = view[0]            # dirty the first page (this stamps mtime once)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    view[:16] = b"\xff" * 16     # a write to a page already dirty: no new timestamp
+    print("done", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_single_put_sends_bytes_other_than_the_ones_it_hashed(tmp_path) -> None:
+    """Below the multipart threshold s3transfer hands the HashingReader itself to PutObject
+    (s3transfer/upload.py:367-372). Over http botocore reads the body once for the CRC32
+    header and seeks back (botocore/httpchecksum.py:68-71, location "header" at 384), then
+    reads it again to send; a retry rewinds and reads the file again (awsrequest.py:543).
+    HashingReader hashes only the first read, so a write between the reads that stat cannot
+    see (a shared mmap of a dirty page, which the module docstring allows) makes the record's
+    SHA-256 differ from the stored bytes: the docstring's "the stored bytes always match the
+    recorded SHA-256" does not hold, and commit_shards(verify="size") commits a step that
+    cannot be loaded."""
+    import hashlib
+    import subprocess
+    import sys
+    import time
+
+    from recovery_lib import IntegrityError
+    from tests.reliability.conftest import Buckets
+    from tests.support.moto_process import moto_process
+
+    path = tmp_path / "shard.bin"
+    path.write_bytes(b"\x00" * 100_000)
+    with moto_process() as server:
+        buckets = Buckets(server.url)
+        store = buckets.store()
+        child = subprocess.Popen([sys.executable, "-c", MMAP_WRITER, str(path)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(0.05)
+            client = store.backend("primary").transfer_client
+
+            def write_now(request, **_):
+                if child.poll() is None and "shard-data/" in request.url:
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
+                    assert child.stdout.readline().strip() == "done"
+
+            client.meta.events.register("before-send.s3.PutObject", write_now)
+            try:
+                record = store.save_shard(NAME, 1, 0, path)
+            except IntegrityError:
+                return  # refused: sound
+            finally:
+                client.meta.events.unregister("before-send.s3.PutObject", write_now)
+            from botocore.exceptions import FlexibleChecksumError
+            try:
+                stored = buckets.get("primary", store.prefix + record["key"])
+            except FlexibleChecksumError:  # moto kept a PUT whose CRC header was of other bytes
+                pytest.fail("S3 stored bytes other than those the upload hashed")
+            assert hashlib.sha256(stored).hexdigest() == record["sha256"], \
+                "the record's SHA-256 is not that of the bytes S3 stored"
+        finally:
+            child.stdin.close()
+            child.wait(timeout=10)
