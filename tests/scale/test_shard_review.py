@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from recovery_lib import CheckpointStore, gc
+from recovery_lib import shards as shards_mod
 from recovery_lib.backends.memory import MemoryBackend
 from recovery_lib.errors import RegionUnavailable
 from tests.lifecycle.support import regions
@@ -109,3 +110,39 @@ def test_single_put_sends_bytes_other_than_the_ones_it_hashed(tmp_path) -> None:
         finally:
             child.stdin.close()
             child.wait(timeout=10)
+
+
+def test_legacy_records_without_a_data_key_commit_load_and_survive_gc() -> None:
+    """Sound: a record written before data keys (content-addressed blob, no "key")."""
+    import hashlib
+    import json
+
+    r = regions()
+    data = b"legacy" * 5000
+    sha = hashlib.sha256(data).hexdigest()
+    r.primary.put(f"blobs/sha256/{sha}", data)
+    record = {"rank": 0, "step": 1, "sha256": sha, "size": len(data), "serializer": "raw"}
+    r.primary.put(f"shards/{NAME}@{1:015d}/000000.json", json.dumps(record).encode())
+    committed = r.store.commit_shards(NAME, 1, 1)
+    assert [b.key for b in committed.blobs] == [None]
+    r.clock.advance(7200)
+    gc.collect(r.store, grace_seconds=3600, clock=r.clock)
+    assert r.store.load_shard(NAME, 0) == data
+    again = r.store.commit_shards(NAME, 2, 1, records=[dict(record, step=2)])
+    assert again.step == 2 and r.store.load_shard(NAME, 0) == data
+
+
+def test_gathered_records_are_trusted_for_sha256_under_verify_size() -> None:
+    """By design (docstring: size by default): a gathered record whose sha256 is not that
+    of its data key's bytes is committed with verify="size" and the step then fails every
+    load; verify="sha256" refuses it. Documents the trust boundary of records=."""
+    from recovery_lib import IntegrityError
+
+    store = CheckpointStore.memory()
+    good = store.save_shard(NAME, 1, 0, b"good" * 5000)
+    forged = dict(good, sha256="0" * 64)
+    with pytest.raises(shards_mod.ShardsIncomplete):
+        store.commit_shards(NAME, 1, 1, records=[forged], verify="sha256")
+    store.commit_shards(NAME, 1, 1, records=[forged])
+    with pytest.raises(IntegrityError):
+        store.load_shard(NAME, 0)
