@@ -86,6 +86,7 @@ SOURCE_CHECKS = ("stat", "hash")
 # A write stamps a file with the kernel's coarse clock (one tick: 1-10 ms on Linux, by
 # CONFIG_HZ); once a file's timestamps are a tick behind, a later write moves them.
 TIMESTAMP_TICK_NS = 20_000_000
+_IN_MEMORY_MAX = 64 * 1024 * 1024  # a file PUT whole from memory (below S3's threshold)
 
 
 def shard_item(rank: int) -> str:
@@ -199,7 +200,7 @@ class _FileSource:
         # threshold are read once into memory by s3transfer).
         threshold = getattr(getattr(backend, "options", None), "multipart_threshold", None)
         with open(self.path, "rb") as fh:
-            if isinstance(threshold, int) and self.size < threshold:
+            if isinstance(threshold, int) and self.size < min(threshold, _IN_MEMORY_MAX):
                 data = fh.read(self.size + 1)
                 hashed, digest = len(data), hashlib.sha256(data).hexdigest()
                 if hashed != self.size or self.sha256 not in (None, digest):

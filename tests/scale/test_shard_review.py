@@ -146,3 +146,55 @@ def test_gathered_records_are_trusted_for_sha256_under_verify_size() -> None:
     store.commit_shards(NAME, 1, 1, records=[forged])
     with pytest.raises(IntegrityError):
         store.load_shard(NAME, 0)
+
+
+def test_a_retried_multipart_part_resends_the_bytes_that_were_hashed(tmp_path) -> None:
+    """Sound (question 4): above the threshold s3transfer reads each part once, in order,
+    into a BytesIO (s3transfer/upload.py:352-365, the loop at 278-284) and a retry resends
+    that BytesIO; a stat-invisible write (mmap, dirty page) between the attempts does not
+    reach S3, so the record's SHA-256 is that of the stored bytes."""
+    import hashlib
+    import subprocess
+    import sys
+    import time
+
+    from botocore.exceptions import ConnectionClosedError
+
+    from recovery_lib import S3Options
+    from tests.reliability.conftest import Buckets
+    from tests.support.moto_process import moto_process
+
+    mib = 1024 * 1024
+    path = tmp_path / "shard.bin"
+    path.write_bytes(b"\x00" * (11 * mib))
+    with moto_process() as server:
+        buckets = Buckets(server.url)
+        store = buckets.store(S3Options(multipart_threshold=5 * mib, multipart_chunksize=5 * mib))
+        child = subprocess.Popen([sys.executable, "-c", MMAP_WRITER, str(path)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(0.05)
+            client = store.backend("primary").transfer_client
+            failed = []
+
+            def fail_part_one_once(request, **_):
+                if "partNumber=1&" in request.url + "&" and not failed:
+                    failed.append(request.url)
+                    child.stdin.write("go\n")
+                    child.stdin.flush()
+                    assert child.stdout.readline().strip() == "done"
+                    raise ConnectionClosedError(endpoint_url=request.url)
+
+            client.meta.events.register("before-send.s3.UploadPart", fail_part_one_once)
+            try:
+                record = store.save_shard(NAME, 1, 0, path)
+            finally:
+                client.meta.events.unregister("before-send.s3.UploadPart", fail_part_one_once)
+            assert failed, "part 1 was never retried"
+            stored = buckets.get("primary", store.prefix + record["key"])
+            assert hashlib.sha256(stored).hexdigest() == record["sha256"]
+            assert stored[:16] == b"\x00" * 16  # the bytes as first read, not the mmap write
+        finally:
+            child.stdin.close()
+            child.wait(timeout=10)
