@@ -198,3 +198,56 @@ def test_a_retried_multipart_part_resends_the_bytes_that_were_hashed(tmp_path) -
         finally:
             child.stdin.close()
             child.wait(timeout=10)
+
+
+LOOP_WRITER = r"""
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+size = os.fstat(fd).st_size
+print("ready", flush=True)
+version = 1
+while not os.path.exists(sys.argv[1] + ".stop"):
+    for off in range(0, size, 1 << 20):   # rewrite the file in place, 1 MiB per write(2)
+        os.pwrite(fd, bytes([version % 256]) * min(1 << 20, size - off), off)
+    version += 1
+    time.sleep(0.003)
+"""
+
+
+@pytest.mark.parametrize("mib", [2, 12])
+def test_a_file_rewritten_by_another_process_is_never_recorded_torn(tmp_path, mib) -> None:
+    """Sound: a separate process rewrites the file in place (same size, write(2) calls)
+    while ranks save it to moto, single PUT and multipart: every save is refused or
+    records bytes of one whole version whose SHA-256 S3 stored."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from recovery_lib import IntegrityError, S3Options
+    from tests.reliability.conftest import Buckets
+    from tests.support.moto_process import moto_process
+
+    path = tmp_path / "shard.bin"
+    path.write_bytes(b"\x00" * (mib << 20))
+    outcomes = []
+    with moto_process() as server:
+        buckets = Buckets(server.url)
+        store = buckets.store(S3Options(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+        child = subprocess.Popen([sys.executable, "-c", LOOP_WRITER, str(path)],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            for attempt in range(6):
+                try:
+                    record = store.save_shard(NAME, 1, attempt, path)
+                except IntegrityError:
+                    outcomes.append("refused")
+                    continue
+                stored = buckets.get("primary", store.prefix + record["key"])
+                assert hashlib.sha256(stored).hexdigest() == record["sha256"]
+                assert len(set(stored)) == 1, f"torn: versions {sorted(set(stored))}"
+                outcomes.append("whole")
+        finally:
+            (tmp_path / "shard.bin.stop").touch()
+            child.wait(timeout=10)
+    assert outcomes
