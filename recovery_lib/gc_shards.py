@@ -134,6 +134,9 @@ def classify(store: "LifecycleStore", view: View, horizon: float,
         by_name.setdefault(pair[0], []).append(pair)
     live = view.live()
     pending: dict[str, set[str]] = {}
+    for name in unreadable_names:  # its data keys are unknown: keep all of that name's data
+        root = f"{mf.shard_data_root(store.prefix)}{name}@"
+        pending[name] = {k for per in view.blobs.values() for k in per if k.startswith(root)}
     garbage: set[str] = set()
     for record in records:
         if record.name in unsure:
