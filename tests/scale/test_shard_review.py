@@ -24,9 +24,9 @@ class FlakyRecordReads(MemoryBackend):
 
 
 def test_gc_keeps_pending_data_when_a_record_cannot_be_read() -> None:
-    """gc_shards logs 'the shards of NAME are kept' for an unreadable record, but the data
-    that record names is in no pending set, so GC deletes a pending step's data once it
-    is older than the grace period; the step can then never be committed."""
+    """A shard record GC cannot read (a transient GET failure) keeps every shard-data key of
+    its name: the data it names is unknown, and deleting a pending step's data once it is
+    past the grace period would make the step impossible to commit."""
     clock = regions().clock
     backend = FlakyRecordReads(clock=clock)
     store = CheckpointStore(backend)
@@ -56,16 +56,17 @@ with open(sys.argv[1], "r+b") as fh:
 """
 
 
-def test_single_put_sends_bytes_other_than_the_ones_it_hashed(tmp_path) -> None:
-    """Below the multipart threshold s3transfer hands the HashingReader itself to PutObject
+def test_a_small_file_shard_is_put_from_the_bytes_that_were_hashed(tmp_path) -> None:
+    """Why a file shard below the multipart threshold is read into memory and PUT from
+    there: s3transfer would hand the HashingReader itself to PutObject
     (s3transfer/upload.py:367-372). Over http botocore reads the body once for the CRC32
     header and seeks back (botocore/httpchecksum.py:68-71, location "header" at 384), then
     reads it again to send; a retry rewinds and reads the file again (awsrequest.py:543).
     HashingReader hashes only the first read, so a write between the reads that stat cannot
     see (a shared mmap of a dirty page, which the module docstring allows) makes the record's
-    SHA-256 differ from the stored bytes: the docstring's "the stored bytes always match the
-    recorded SHA-256" does not hold, and commit_shards(verify="size") commits a step that
-    cannot be loaded."""
+    SHA-256 differ from the stored bytes, and commit_shards(verify="size") would commit a
+    step that cannot be loaded. Here a child process writes through mmap as the PUT is
+    sent: the stored bytes must be the ones the record's SHA-256 names."""
     import hashlib
     import subprocess
     import sys
