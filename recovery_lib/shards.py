@@ -42,7 +42,9 @@ until the file's newest timestamp is a clock tick (``TIMESTAMP_TICK_NS``, 20 ms;
 stamps with a 1-10 ms coarse clock) behind this host's clock, so any later write moves the
 mtime. Files whose timestamps are ahead of this host's clock (a file server's clock) or
 whole seconds (a filesystem that keeps seconds) are hashed first instead. What stat cannot
-see: a write through a shared ``mmap`` to a page already dirty. ``source_check="hash"``
+see: a write through a shared ``mmap`` to a page already dirty; one long ``write(2)`` that
+began before the call (a write is stamped when it starts); on NFS, another client's writes
+hidden by attribute caching, or a server clock behind this host's. ``source_check="hash"``
 hashes the file before the upload and fails the upload unless it reads the same bytes (two
 reads of the file; a write between the two reads is caught whatever the filesystem).
 
@@ -369,7 +371,9 @@ def commit_shards(store: ScaleStore, name: str, step: int, world_size: int, *,
     ``records``: the records ``save_shard`` returned on every rank, gathered by the job (as
     DCP gathers its ranks' metadata, e.g. ``torch.distributed.gather_object``); the commit
     then reads none from storage (it still checks every shard's data is there). Without
-    it, the step's records are listed and read."""
+    it, the step's records are listed and read. Pass them unchanged: with
+    ``verify="size"`` their SHA-256 is trusted (a wrong one commits a step that no load
+    accepts); ``verify="sha256"`` checks it against the data."""
     if isinstance(world_size, bool) or not isinstance(world_size, int) or not 1 <= world_size <= MAX_WORLD_SIZE:
         raise InvalidData(f"world size {world_size!r} of {name!r} is not an int in [1, {MAX_WORLD_SIZE}]")
     _check(name, step, 0, "rank", MAX_WORLD_SIZE)
