@@ -113,12 +113,7 @@ def prepare_item(item: str, value: Any) -> PreparedItem:
     check_item_name(item)
     if isinstance(value, os.PathLike):
         path = Path(value)
-        try:
-            st = os.stat(path)
-        except FileNotFoundError as exc:
-            raise InvalidData(f"item {item!r}: file {str(path)!r} does not exist") from exc
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidData(f"item {item!r}: {str(path)!r} is not a regular file")
+        st = stat_regular_file(item, path)
         return PreparedItem(item, "raw", hash_file(path), st.st_size, path=path)
     spec = None
     if arrays.is_array(value):
@@ -134,6 +129,17 @@ def prepare_item(item: str, value: Any) -> PreparedItem:
             raise InvalidData(f"item {item!r}: {exc}") from exc
     return PreparedItem(item, used, hashlib.sha256(payload).hexdigest(), len(payload),
                         payload=payload, spec=spec)
+
+
+def stat_regular_file(item: str, path: Path) -> os.stat_result:
+    """``os.stat`` of the file item ``item`` names; InvalidData unless a regular file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as exc:
+        raise InvalidData(f"item {item!r}: file {str(path)!r} does not exist") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidData(f"item {item!r}: {str(path)!r} is not a regular file")
+    return st
 
 
 def hash_file(path: Path) -> str:

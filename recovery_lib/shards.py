@@ -66,7 +66,6 @@ import json
 import logging
 import os
 import secrets
-import stat
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -223,12 +222,7 @@ class _FileSource:
 
 
 def _identity(item: str, path: Path) -> tuple[int, ...]:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError as exc:
-        raise InvalidData(f"item {item!r}: file {str(path)!r} does not exist") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidData(f"item {item!r}: {str(path)!r} is not a regular file")
+    st = items_mod.stat_regular_file(item, path)
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 

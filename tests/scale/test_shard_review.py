@@ -1,5 +1,16 @@
-"""Adversarial review of shards' data keys (commit 7234e8a): each test is a finding."""
+"""Adversarial review of shards' data keys: a GC that cannot read a record, a single PUT
+that botocore reads twice, a retried part, another process writing the file, legacy
+records, and the trust boundary of gathered records."""
 from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+import time
+from typing import Callable, Iterator
 
 import pytest
 
@@ -56,6 +67,33 @@ with open(sys.argv[1], "r+b") as fh:
 """
 
 
+@contextlib.contextmanager
+def _mmap_writer(path: pathlib.Path) -> Iterator[Callable[[], bool]]:
+    """A child process with ``path`` mapped and its first page dirtied. The function it
+    yields makes the child write 16 bytes to that page (no new timestamp) and waits until
+    it has; only the first call writes (True), later ones do nothing (False)."""
+    child = subprocess.Popen([sys.executable, "-c", MMAP_WRITER, str(path)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    wrote: list[bool] = []
+
+    def write() -> bool:
+        if wrote:
+            return False
+        wrote.append(True)
+        child.stdin.write("go\n")  # type: ignore[union-attr]
+        child.stdin.flush()  # type: ignore[union-attr]
+        assert child.stdout.readline().strip() == "done"  # type: ignore[union-attr]
+        return True
+
+    try:
+        assert child.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+        time.sleep(0.05)  # the first page's timestamp is older than the settle tick
+        yield write
+    finally:
+        child.stdin.close()  # type: ignore[union-attr]
+        child.wait(timeout=10)
+
+
 def test_a_small_file_shard_is_put_from_the_bytes_that_were_hashed(tmp_path) -> None:
     """Why a file shard below the multipart threshold is read into memory and PUT from
     there: s3transfer would hand the HashingReader itself to PutObject
@@ -67,10 +105,6 @@ def test_a_small_file_shard_is_put_from_the_bytes_that_were_hashed(tmp_path) -> 
     SHA-256 differ from the stored bytes, and commit_shards(verify="size") would commit a
     step that cannot be loaded. Here a child process writes through mmap as the PUT is
     sent: the stored bytes must be the ones the record's SHA-256 names."""
-    import hashlib
-    import subprocess
-    import sys
-    import time
 
     from recovery_lib import IntegrityError
     from tests.reliability.conftest import Buckets
@@ -78,45 +112,33 @@ def test_a_small_file_shard_is_put_from_the_bytes_that_were_hashed(tmp_path) -> 
 
     path = tmp_path / "shard.bin"
     path.write_bytes(b"\x00" * 100_000)
-    with moto_process() as server:
+    with moto_process() as server, _mmap_writer(path) as write:
         buckets = Buckets(server.url)
         store = buckets.store()
-        child = subprocess.Popen([sys.executable, "-c", MMAP_WRITER, str(path)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        client = store.backend("primary").transfer_client
+
+        def write_now(request, **_):
+            if "shard-data/" in request.url:
+                write()
+
+        client.meta.events.register("before-send.s3.PutObject", write_now)
         try:
-            assert child.stdout.readline().strip() == "ready"
-            time.sleep(0.05)
-            client = store.backend("primary").transfer_client
-
-            def write_now(request, **_):
-                if child.poll() is None and "shard-data/" in request.url:
-                    child.stdin.write("go\n")
-                    child.stdin.flush()
-                    assert child.stdout.readline().strip() == "done"
-
-            client.meta.events.register("before-send.s3.PutObject", write_now)
-            try:
-                record = store.save_shard(NAME, 1, 0, path)
-            except IntegrityError:
-                return  # refused: sound
-            finally:
-                client.meta.events.unregister("before-send.s3.PutObject", write_now)
-            from botocore.exceptions import FlexibleChecksumError
-            try:
-                stored = buckets.get("primary", store.prefix + record["key"])
-            except FlexibleChecksumError:  # moto kept a PUT whose CRC header was of other bytes
-                pytest.fail("S3 stored bytes other than those the upload hashed")
-            assert hashlib.sha256(stored).hexdigest() == record["sha256"], \
-                "the record's SHA-256 is not that of the bytes S3 stored"
+            record = store.save_shard(NAME, 1, 0, path)
+        except IntegrityError:
+            return  # refused: sound
         finally:
-            child.stdin.close()
-            child.wait(timeout=10)
+            client.meta.events.unregister("before-send.s3.PutObject", write_now)
+        from botocore.exceptions import FlexibleChecksumError
+        try:
+            stored = buckets.get("primary", store.prefix + record["key"])
+        except FlexibleChecksumError:  # moto kept a PUT whose CRC header was of other bytes
+            pytest.fail("S3 stored bytes other than those the upload hashed")
+        assert hashlib.sha256(stored).hexdigest() == record["sha256"], \
+            "the record's SHA-256 is not that of the bytes S3 stored"
 
 
 def test_legacy_records_without_a_data_key_commit_load_and_survive_gc() -> None:
     """Sound: a record written before data keys (content-addressed blob, no "key")."""
-    import hashlib
-    import json
 
     r = regions()
     data = b"legacy" * 5000
@@ -154,10 +176,6 @@ def test_a_retried_multipart_part_resends_the_bytes_that_were_hashed(tmp_path) -
     into a BytesIO (s3transfer/upload.py:352-365, the loop at 278-284) and a retry resends
     that BytesIO; a stat-invisible write (mmap, dirty page) between the attempts does not
     reach S3, so the record's SHA-256 is that of the stored bytes."""
-    import hashlib
-    import subprocess
-    import sys
-    import time
 
     from botocore.exceptions import ConnectionClosedError
 
@@ -168,37 +186,27 @@ def test_a_retried_multipart_part_resends_the_bytes_that_were_hashed(tmp_path) -
     mib = 1024 * 1024
     path = tmp_path / "shard.bin"
     path.write_bytes(b"\x00" * (11 * mib))
-    with moto_process() as server:
+    with moto_process() as server, _mmap_writer(path) as write:
         buckets = Buckets(server.url)
         store = buckets.store(S3Options(multipart_threshold=5 * mib, multipart_chunksize=5 * mib))
-        child = subprocess.Popen([sys.executable, "-c", MMAP_WRITER, str(path)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        client = store.backend("primary").transfer_client
+        failed = []
+
+        def fail_part_one_once(request, **_):
+            if "partNumber=1&" in request.url + "&" and not failed:
+                failed.append(request.url)
+                write()
+                raise ConnectionClosedError(endpoint_url=request.url)
+
+        client.meta.events.register("before-send.s3.UploadPart", fail_part_one_once)
         try:
-            assert child.stdout.readline().strip() == "ready"
-            time.sleep(0.05)
-            client = store.backend("primary").transfer_client
-            failed = []
-
-            def fail_part_one_once(request, **_):
-                if "partNumber=1&" in request.url + "&" and not failed:
-                    failed.append(request.url)
-                    child.stdin.write("go\n")
-                    child.stdin.flush()
-                    assert child.stdout.readline().strip() == "done"
-                    raise ConnectionClosedError(endpoint_url=request.url)
-
-            client.meta.events.register("before-send.s3.UploadPart", fail_part_one_once)
-            try:
-                record = store.save_shard(NAME, 1, 0, path)
-            finally:
-                client.meta.events.unregister("before-send.s3.UploadPart", fail_part_one_once)
-            assert failed, "part 1 was never retried"
-            stored = buckets.get("primary", store.prefix + record["key"])
-            assert hashlib.sha256(stored).hexdigest() == record["sha256"]
-            assert stored[:16] == b"\x00" * 16  # the bytes as first read, not the mmap write
+            record = store.save_shard(NAME, 1, 0, path)
         finally:
-            child.stdin.close()
-            child.wait(timeout=10)
+            client.meta.events.unregister("before-send.s3.UploadPart", fail_part_one_once)
+        assert failed, "part 1 was never retried"
+        stored = buckets.get("primary", store.prefix + record["key"])
+        assert hashlib.sha256(stored).hexdigest() == record["sha256"]
+        assert stored[:16] == b"\x00" * 16  # the bytes as first read, not the mmap write
 
 
 LOOP_WRITER = r"""
@@ -220,9 +228,6 @@ def test_a_file_rewritten_by_another_process_is_never_recorded_torn(tmp_path, mi
     """Sound: a separate process rewrites the file in place (same size, write(2) calls)
     while ranks save it to moto, single PUT and multipart: every save is refused or
     records bytes of one whole version whose SHA-256 S3 stored."""
-    import hashlib
-    import subprocess
-    import sys
 
     from recovery_lib import IntegrityError, S3Options
     from tests.reliability.conftest import Buckets
