@@ -33,7 +33,6 @@ import concurrent.futures.thread  # noqa: F401  (its exit hook must be registere
 import logging
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import warnings
@@ -199,12 +198,7 @@ class AsyncSaver:
 
     # -- machinery -----------------------------------------------------------------------
     def _snapshot_file(self, source: Path, *, what: str) -> Path:
-        try:
-            st = os.stat(source)
-        except FileNotFoundError as exc:
-            raise InvalidData(f"{what}: file {str(source)!r} does not exist") from exc
-        if not stat.S_ISREG(st.st_mode):
-            raise InvalidData(f"{what}: {str(source)!r} is not a regular file")
+        items_mod.stat_regular_file(what, source)
         fd, temp = tempfile.mkstemp(prefix="recovery-snapshot-", dir=self.snapshot_dir)
         os.close(fd)
         try:

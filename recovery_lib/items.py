@@ -113,7 +113,7 @@ def prepare_item(item: str, value: Any) -> PreparedItem:
     check_item_name(item)
     if isinstance(value, os.PathLike):
         path = Path(value)
-        st = stat_regular_file(item, path)
+        st = stat_regular_file(f"item {item!r}", path)
         return PreparedItem(item, "raw", hash_file(path), st.st_size, path=path)
     spec = None
     if arrays.is_array(value):
@@ -131,14 +131,15 @@ def prepare_item(item: str, value: Any) -> PreparedItem:
                         payload=payload, spec=spec)
 
 
-def stat_regular_file(item: str, path: Path) -> os.stat_result:
-    """``os.stat`` of the file item ``item`` names; InvalidData unless a regular file."""
+def stat_regular_file(what: str, path: Path) -> os.stat_result:
+    """``os.stat`` of ``path``; InvalidData (naming ``what`` the file is for, e.g.
+    ``"item 'model'"``) unless it is a regular file."""
     try:
         st = os.stat(path)
     except FileNotFoundError as exc:
-        raise InvalidData(f"item {item!r}: file {str(path)!r} does not exist") from exc
+        raise InvalidData(f"{what}: file {str(path)!r} does not exist") from exc
     if not stat.S_ISREG(st.st_mode):
-        raise InvalidData(f"item {item!r}: {str(path)!r} is not a regular file")
+        raise InvalidData(f"{what}: {str(path)!r} is not a regular file")
     return st
 
 

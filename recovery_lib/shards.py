@@ -222,7 +222,7 @@ class _FileSource:
 
 
 def _identity(item: str, path: Path) -> tuple[int, ...]:
-    st = items_mod.stat_regular_file(item, path)
+    st = items_mod.stat_regular_file(f"item {item!r}", path)
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
