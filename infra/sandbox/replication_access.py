@@ -165,20 +165,21 @@ class ReplicationAccess:
         return None
 
 
-def _delegates_to_account(policy: Mapping[str, Any], action: str, account_id: str) -> bool:
+def _allowed_principals(policy: Mapping[str, Any], action: str) -> list[str]:
+    """The AWS principals the policy's Allow statements for ``action`` name."""
+    found: list[str] = []
     for statement in _statements(policy):
         principal = statement.get("Principal")
-        aws = _as_list(principal.get("AWS")) if isinstance(principal, Mapping) else []
-        if statement.get("Effect") == "Allow" and _matches(statement.get("Action"), action) and any(
-                a == account_id or str(a).endswith(f":iam::{account_id}:root") for a in aws):
-            return True
-    return False
+        if statement.get("Effect") == "Allow" and _matches(statement.get("Action"), action) \
+                and isinstance(principal, Mapping):
+            found.extend(str(a) for a in _as_list(principal.get("AWS")))
+    return found
+
+
+def _delegates_to_account(policy: Mapping[str, Any], action: str, account_id: str) -> bool:
+    return any(a == account_id or a.endswith(f":iam::{account_id}:root")
+               for a in _allowed_principals(policy, action))
 
 
 def _names_role(policy: Mapping[str, Any], role_arn: str, action: str) -> bool:
-    for statement in _statements(policy):
-        principal = statement.get("Principal")
-        aws = _as_list(principal.get("AWS")) if isinstance(principal, Mapping) else []
-        if statement.get("Effect") == "Allow" and _matches(statement.get("Action"), action) and role_arn in aws:
-            return True
-    return False
+    return role_arn in _allowed_principals(policy, action)
