@@ -87,7 +87,6 @@ SOURCE_CHECKS = ("stat", "hash")
 # A write stamps a file with the kernel's coarse clock (one tick: 1-10 ms on Linux, by
 # CONFIG_HZ); once a file's timestamps are a tick behind, a later write moves them.
 TIMESTAMP_TICK_NS = 20_000_000
-_IN_MEMORY_MAX = 64 * 1024 * 1024  # a file PUT whole from memory (below S3's threshold)
 
 
 def shard_item(rank: int) -> str:
@@ -195,26 +194,15 @@ class _FileSource:
         changed = IntegrityError(f"item {self.item!r}: file {str(self.path)!r} changed while "
                                  "it was being saved; nothing was recorded")
         backend = store.backend(region)
-        # Below S3's multipart threshold s3transfer hands the reader itself to PutObject,
-        # and botocore reads it again (its checksum, a retry): those reads are not hashed.
-        # So a small file is read once into memory and PUT from there (parts above the
-        # threshold are read once into memory by s3transfer).
-        threshold = getattr(getattr(backend, "options", None), "multipart_threshold", None)
+        expect = None if self.sha256 is None else (self.size, self.sha256)
         with open(self.path, "rb") as fh:
-            if isinstance(threshold, int) and self.size < min(threshold, _IN_MEMORY_MAX):
-                data = fh.read(self.size + 1)
-                hashed, digest = len(data), hashlib.sha256(data).hexdigest()
-                if hashed != self.size or self.sha256 not in (None, digest):
-                    raise changed
-                store._call(region, backend.put, target, data)
-            else:
-                expect = None if self.sha256 is None else (self.size, self.sha256)
-                reader = HashingReader(fh, expect=expect)
-                try:
-                    store._call(region, backend.upload, target, reader, self.size)
-                except IntegrityError as exc:
-                    raise changed from exc
-                hashed, digest = reader.bytes_hashed, reader.hexdigest()  # type: ignore[assignment]
+            # Read once (the backend sends the bytes it read: see S3Backend.upload)
+            reader = HashingReader(fh, expect=expect)
+            try:
+                store._call(region, backend.upload, target, reader, self.size)
+            except IntegrityError as exc:
+                raise changed from exc
+        hashed, digest = reader.bytes_hashed, reader.hexdigest()
         if hashed != self.size or digest is None or _identity(self.item, self.path) != self.before:
             raise changed
         return items_mod.PreparedItem(self.item, "raw", digest, self.size, path=self.path,

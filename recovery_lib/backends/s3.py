@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 _STREAM_CHUNK = 1024 * 1024
 UPLOAD_BUFFER_BYTES = 64 * 1024 * 1024
+SINGLE_PUT_MAX = 64 * 1024 * 1024  # an upload read into memory and sent as one PUT
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _CONFLICT = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
@@ -364,6 +365,21 @@ class S3Backend(Backend):
 
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:
+        """Below the multipart threshold (at most ``SINGLE_PUT_MAX``) the source is read
+        once into memory and sent as one PUT: s3transfer would hand ``source`` itself to
+        PutObject, and botocore reads a body more than once (its checksum, then the send;
+        again on a retry), so a caller hashing the bytes as they are read could record
+        bytes other than those stored. Above it, s3transfer's ``upload_fileobj`` reads each
+        part once into memory, in order, and resends that buffer on a retry."""
+        if size < min(self.options.multipart_threshold, SINGLE_PUT_MAX):
+            data = _read_exactly(source, size)
+            if len(data) != size:
+                raise IntegrityError(f"s3://{self.bucket}/{key}: the source gave {len(data)} "
+                                     f"bytes, expected {size}; nothing was uploaded")
+            self.put(key, data)
+            if progress:
+                progress(size)
+            return
         with self._translate("upload", key):
             self.transfer_client.upload_fileobj(
                 source, self.bucket, key, ExtraArgs=dict(self._sse) or None,
@@ -408,3 +424,15 @@ class S3Backend(Backend):
                 "on both buckets"
             )
         logger.debug("bucket %s (%s) exists and is versioned", self.bucket, self.region)
+
+
+def _read_exactly(source: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes from ``source`` (fewer only at its end)."""
+    chunks, remaining = [], size
+    while remaining > 0:
+        chunk = source.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -224,3 +224,31 @@ def test_importing_recovery_lib_imports_no_boto3():
     code = ("import sys, recovery_lib; s = recovery_lib.CheckpointStore.memory(); s.save('a', 1); "
             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_upload_below_the_multipart_threshold_is_read_once_and_sent_as_one_put(
+        s3_pair: S3Pair, api_calls):
+    """S3Backend.upload reads a small source once and PUTs those bytes (with the SHA-256
+    S3 verifies and keeps); a source that ends before ``size`` is refused, nothing sent."""
+    import hashlib
+    import io
+
+    backend = s3_pair.store.backend("primary")
+    data = b"y" * 300_000
+
+    class CountingReader(io.BytesIO):
+        reads = 0
+
+        def read(self, size=-1):
+            CountingReader.reads += 1
+            return super().read(size)
+
+    seen: list[int] = []
+    backend.upload("checkpoints/blobs/one", CountingReader(data), len(data), progress=seen.append)
+    assert dict(api_calls) == {"PutObject": 1} and sum(seen) == len(data)
+    assert CountingReader.reads == 1
+    assert backend.holds("checkpoints/blobs/one", hashlib.sha256(data).hexdigest(), len(data))
+    api_calls.clear()
+    with pytest.raises(IntegrityError, match=r"the source gave 300000 bytes, expected 300001"):
+        backend.upload("checkpoints/blobs/two", io.BytesIO(data), len(data) + 1)
+    assert dict(api_calls) == {} and backend.head("checkpoints/blobs/two") is None

@@ -94,47 +94,68 @@ def _mmap_writer(path: pathlib.Path) -> Iterator[Callable[[], bool]]:
         child.wait(timeout=10)
 
 
-def test_a_small_file_shard_is_put_from_the_bytes_that_were_hashed(tmp_path) -> None:
-    """Why a file shard below the multipart threshold is read into memory and PUT from
-    there: s3transfer would hand the HashingReader itself to PutObject
+def _save_shard(store, path):
+    record = store.save_shard(NAME, 1, 0, path)
+    return store.prefix + record["key"], record["sha256"]
+
+
+def _save_file(store, path):
+    checkpoint = store.save_file(NAME, path)
+    return store.prefix + f"blobs/sha256/{checkpoint.sha256}", checkpoint.sha256
+
+
+def _save_items(store, path):
+    checkpoint = store.save_items(NAME, {"model": path, "meta": {"step": 1}})
+    (ref,) = checkpoint.blobs
+    return store.prefix + f"blobs/sha256/{ref.sha256}", ref.sha256
+
+
+@pytest.mark.parametrize("save", [_save_shard, _save_file, _save_items],
+                         ids=["save_shard", "save_file", "save_items"])
+def test_a_single_put_sends_the_bytes_that_were_hashed(tmp_path, save) -> None:
+    """Why an upload below the multipart threshold is read once into memory and PUT from
+    there (S3Backend.upload): s3transfer would hand the HashingReader itself to PutObject
     (s3transfer/upload.py:367-372). Over http botocore reads the body once for the CRC32
     header and seeks back (botocore/httpchecksum.py:68-71, location "header" at 384), then
     reads it again to send; a retry rewinds and reads the file again (awsrequest.py:543).
     HashingReader hashes only the first read, so a write between the reads that stat cannot
-    see (a shared mmap of a dirty page, which the module docstring allows) makes the record's
-    SHA-256 differ from the stored bytes, and commit_shards(verify="size") would commit a
-    step that cannot be loaded. Here a child process writes through mmap as the PUT is
-    sent: the stored bytes must be the ones the record's SHA-256 names."""
+    see (a shared mmap of a dirty page) would leave bytes under a shard record's SHA-256,
+    or a content address, that are not those bytes: commit_shards(verify="size") would
+    commit a step that cannot be loaded, save_file a version that cannot. Here a child
+    process writes through mmap as the PUT is sent: the stored bytes must be the ones the
+    record or address names (or the save refuses)."""
 
     from recovery_lib import IntegrityError
     from tests.reliability.conftest import Buckets
     from tests.support.moto_process import moto_process
 
-    path = tmp_path / "shard.bin"
-    path.write_bytes(b"\x00" * 100_000)
+    path = tmp_path / "content.bin"
+    path.write_bytes(b"\x00" * (1 << 20))  # above the inline limit, below the multipart threshold
     with moto_process() as server, _mmap_writer(path) as write:
         buckets = Buckets(server.url)
         store = buckets.store()
         client = store.backend("primary").transfer_client
+        written = []
 
         def write_now(request, **_):
-            if "shard-data/" in request.url:
-                write()
+            if "shard-data/" in request.url or "blobs/sha256/" in request.url:
+                written.append(write())
 
         client.meta.events.register("before-send.s3.PutObject", write_now)
         try:
-            record = store.save_shard(NAME, 1, 0, path)
+            key, sha256 = save(store, path)
         except IntegrityError:
             return  # refused: sound
         finally:
             client.meta.events.unregister("before-send.s3.PutObject", write_now)
+        assert written == [True], "the content was not sent as one PUT"
         from botocore.exceptions import FlexibleChecksumError
         try:
-            stored = buckets.get("primary", store.prefix + record["key"])
+            stored = buckets.get("primary", key)
         except FlexibleChecksumError:  # moto kept a PUT whose CRC header was of other bytes
             pytest.fail("S3 stored bytes other than those the upload hashed")
-        assert hashlib.sha256(stored).hexdigest() == record["sha256"], \
-            "the record's SHA-256 is not that of the bytes S3 stored"
+        assert hashlib.sha256(stored).hexdigest() == sha256, \
+            "the recorded SHA-256 is not that of the bytes S3 stored"
 
 
 def test_legacy_records_without_a_data_key_commit_load_and_survive_gc() -> None:
