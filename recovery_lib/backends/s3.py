@@ -147,6 +147,11 @@ class S3Backend(Backend):
         )
         self._factory = client_factory or session_client_factory(session)
         self._transfer_config = transfer_config(self.options)
+        # uploads from a stream go in parts from SINGLE_PUT_MAX on, whatever the threshold
+        # (see upload): s3transfer buffers a part once; a single PUT would be read again
+        self._upload_config = transfer_config(self.options)
+        self._upload_config.multipart_threshold = min(self.options.multipart_threshold,
+                                                      SINGLE_PUT_MAX)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -369,8 +374,9 @@ class S3Backend(Backend):
         once into memory and sent as one PUT: s3transfer would hand ``source`` itself to
         PutObject, and botocore reads a body more than once (its checksum, then the send;
         again on a retry), so a caller hashing the bytes as they are read could record
-        bytes other than those stored. Above it, s3transfer's ``upload_fileobj`` reads each
-        part once into memory, in order, and resends that buffer on a retry."""
+        bytes other than those stored. Above it (and from ``SINGLE_PUT_MAX`` on, however
+        high the threshold is set) s3transfer's ``upload_fileobj`` uploads in parts, reading
+        each once into memory, in order, and resending that buffer on a retry."""
         if size < min(self.options.multipart_threshold, SINGLE_PUT_MAX):
             data = _read_exactly(source, size)
             if len(data) != size:
@@ -383,7 +389,7 @@ class S3Backend(Backend):
         with self._translate("upload", key):
             self.transfer_client.upload_fileobj(
                 source, self.bucket, key, ExtraArgs=dict(self._sse) or None,
-                Config=self._transfer_config, Callback=progress,
+                Config=self._upload_config, Callback=progress,
             )
 
     def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,

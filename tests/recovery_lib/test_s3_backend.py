@@ -252,3 +252,24 @@ def test_an_upload_below_the_multipart_threshold_is_read_once_and_sent_as_one_pu
     with pytest.raises(IntegrityError, match=r"the source gave 300000 bytes, expected 300001"):
         backend.upload("checkpoints/blobs/two", io.BytesIO(data), len(data) + 1)
     assert dict(api_calls) == {} and backend.head("checkpoints/blobs/two") is None
+
+
+def test_a_stream_upload_goes_in_parts_from_the_single_put_cap_whatever_the_threshold(
+        aws_mock, monkeypatch, api_calls):
+    """A multipart_threshold raised past SINGLE_PUT_MAX does not make s3transfer hand the
+    stream itself to one PutObject (which botocore would read more than once): content
+    from the cap on goes in parts, each read once."""
+    import io
+
+    from recovery_lib.backends import s3 as s3_module
+
+    monkeypatch.setattr(s3_module, "SINGLE_PUT_MAX", 6 * 1024 * 1024)
+    options = S3Options(multipart_threshold=1 << 30, multipart_chunksize=5 * 1024 * 1024)
+    pair = S3Pair(aws_mock, options=options)
+    backend = pair.store.backend("primary")
+    data = bytes(range(256)) * (7 * 4096)  # 7 MiB: over the cap, far under the threshold
+    api_calls.clear()
+    backend.upload("checkpoints/blobs/big", io.BytesIO(data), len(data))
+    assert api_calls["CreateMultipartUpload"] == 1 and api_calls["UploadPart"] == 2
+    assert api_calls["PutObject"] == 0
+    assert backend.get("checkpoints/blobs/big") == data
