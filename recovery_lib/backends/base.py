@@ -75,8 +75,9 @@ class Backend(abc.ABC):
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:
         """Stream ``size`` bytes read from ``source`` into ``key`` (replacing it) with
-        bounded memory. ``source`` is read once front to back except for rewinds
-        (seek back) on retries."""
+        bounded memory. ``source`` is read once, front to back: the bytes stored are the
+        bytes read (a retry resends what was read). IntegrityError, and nothing stored, if
+        ``source`` ends before ``size`` bytes."""
 
     @abc.abstractmethod
     def download(self, key: str, sink: BinaryIO, *, progress: Progress | None = None,

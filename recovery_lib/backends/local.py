@@ -189,7 +189,8 @@ class LocalBackend(Backend):
             while remaining > 0:
                 chunk = source.read(min(_CHUNK, remaining))
                 if not chunk:
-                    return
+                    raise IntegrityError(f"key {key!r}: the source gave {size - remaining} "
+                                         f"bytes, expected {size}; nothing was written")
                 remaining -= len(chunk)
                 if progress:
                     progress(len(chunk))

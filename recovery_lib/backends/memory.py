@@ -85,7 +85,8 @@ class MemoryBackend(Backend):
         while remaining > 0:
             chunk = source.read(min(_CHUNK, remaining))
             if not chunk:
-                break
+                raise IntegrityError(f"key {key!r}: the source gave {size - remaining} bytes, "
+                                     f"expected {size}; nothing was written")
             parts.append(chunk)
             remaining -= len(chunk)
             if progress:

@@ -124,3 +124,24 @@ def test_cli_put_of_a_name_too_long_for_the_local_store_exits_2_and_writes_nothi
     assert code == 2 and out == ""
     assert err.startswith("InvalidName: ") and f"at most {NAME_MAX} bytes" in err
     assert files_under(root) == []
+
+
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_an_upload_whose_source_ends_early_stores_nothing(tmp_path, kind):
+    """The Backend.upload contract every backend keeps (S3: test_s3_backend.py): a source
+    that ends before ``size`` bytes is IntegrityError, and nothing is stored under the key
+    (an old object there stays), no temporary file is left behind."""
+    import io
+
+    from recovery_lib import IntegrityError
+    from recovery_lib.backends.memory import MemoryBackend
+
+    backend = LocalBackend(tmp_path / "store") if kind == "local" else MemoryBackend()
+    backend.put("blobs/x", b"old")
+    with pytest.raises(IntegrityError, match=r"the source gave 5 bytes, expected 6"):
+        backend.upload("blobs/x", io.BytesIO(b"12345"), 6)
+    assert backend.get("blobs/x") == b"old"
+    backend.upload("blobs/x", io.BytesIO(b"123456"), 6)
+    assert backend.get("blobs/x") == b"123456"
+    if kind == "local":
+        assert files_under(tmp_path / "store") == ["blobs/x"]
