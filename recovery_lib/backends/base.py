@@ -15,13 +15,30 @@ from typing import BinaryIO, Callable, Iterator, Sequence
 
 from ..errors import IntegrityError
 
-__all__ = ["Backend", "Progress", "DELETE_BATCH"]
+__all__ = ["Backend", "Progress", "DELETE_BATCH", "read_source"]
 
 #: DeleteObjects takes at most 1,000 keys per request (S3 API reference, DeleteObjects).
 DELETE_BATCH = 1000
 
 Progress = Callable[[int], None]
 """Called with the number of bytes moved since the last call."""
+
+
+def read_source(key: str, source: BinaryIO, size: int, *, progress: Progress | None = None,
+                chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    """The ``size`` bytes an upload to ``key`` reads from ``source``, in chunks of at most
+    ``chunk``, each read once (and reported to ``progress``); IntegrityError when
+    ``source`` ends first (the contract of :meth:`Backend.upload`)."""
+    remaining = size
+    while remaining > 0:
+        data = source.read(min(chunk, remaining))
+        if not data:
+            raise IntegrityError(f"key {key!r}: the source gave {size - remaining} bytes, "
+                                 f"expected {size}; nothing was stored")
+        remaining -= len(data)
+        if progress:
+            progress(len(data))
+        yield data
 
 
 class Backend(abc.ABC):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from ..errors import CheckpointNotFound, ConfigError, ConflictError, IntegrityError, InvalidName
-from .base import Backend, Progress
+from .base import Backend, Progress, read_source
 
 __all__ = ["LocalBackend"]
 
@@ -184,19 +184,7 @@ class LocalBackend(Backend):
 
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:
-        def chunks() -> Iterator[bytes]:
-            remaining = size
-            while remaining > 0:
-                chunk = source.read(min(_CHUNK, remaining))
-                if not chunk:
-                    raise IntegrityError(f"key {key!r}: the source gave {size - remaining} "
-                                         f"bytes, expected {size}; nothing was written")
-                remaining -= len(chunk)
-                if progress:
-                    progress(len(chunk))
-                yield chunk
-
-        self._replace(self._path(key), chunks())
+        self._replace(self._path(key), read_source(key, source, size, progress=progress))
 
     def get_tagged(self, key: str, *, max_bytes: int) -> tuple[bytes, str]:
         try:

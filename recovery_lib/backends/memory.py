@@ -7,7 +7,7 @@ import time
 from typing import BinaryIO, Callable, Iterator
 
 from ..errors import CheckpointNotFound, ConflictError, IntegrityError
-from .base import Backend, Progress
+from .base import Backend, Progress, read_source
 
 __all__ = ["MemoryBackend"]
 
@@ -80,18 +80,7 @@ class MemoryBackend(Backend):
 
     def upload(self, key: str, source: BinaryIO, size: int, *,
                progress: Progress | None = None) -> None:
-        parts = []
-        remaining = size
-        while remaining > 0:
-            chunk = source.read(min(_CHUNK, remaining))
-            if not chunk:
-                raise IntegrityError(f"key {key!r}: the source gave {size - remaining} bytes, "
-                                     f"expected {size}; nothing was written")
-            parts.append(chunk)
-            remaining -= len(chunk)
-            if progress:
-                progress(len(chunk))
-        self.put(key, b"".join(parts))
+        self.put(key, b"".join(read_source(key, source, size, progress=progress)))
 
     def get_tagged(self, key: str, *, max_bytes: int) -> tuple[bytes, str]:
         data = self.get(key)

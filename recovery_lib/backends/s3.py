@@ -46,7 +46,7 @@ from ..errors import (
     RecoveryError,
     RegionUnavailable,
 )
-from .base import DELETE_BATCH, Backend, Progress
+from .base import DELETE_BATCH, Backend, Progress, read_source
 from .ranged_download import ranged_download
 
 __all__ = ["S3Backend", "ClientFactory", "client_config", "transfer_config"]
@@ -378,11 +378,7 @@ class S3Backend(Backend):
         high the threshold is set) s3transfer's ``upload_fileobj`` uploads in parts, reading
         each once into memory, in order, and resending that buffer on a retry."""
         if size < min(self.options.multipart_threshold, SINGLE_PUT_MAX):
-            data = _read_exactly(source, size)
-            if len(data) != size:
-                raise IntegrityError(f"s3://{self.bucket}/{key}: the source gave {len(data)} "
-                                     f"bytes, expected {size}; nothing was uploaded")
-            self.put(key, data)
+            self.put(key, b"".join(read_source(key, source, size, chunk=max(size, 1))))
             if progress:
                 progress(size)
             return
@@ -431,14 +427,3 @@ class S3Backend(Backend):
             )
         logger.debug("bucket %s (%s) exists and is versioned", self.bucket, self.region)
 
-
-def _read_exactly(source: BinaryIO, size: int) -> bytes:
-    """Up to ``size`` bytes from ``source`` (fewer only at its end)."""
-    chunks, remaining = [], size
-    while remaining > 0:
-        chunk = source.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
